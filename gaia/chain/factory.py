@@ -1,0 +1,18 @@
+"""Build the configured :class:`~gaia.chain.client.ChainClient`."""
+
+from __future__ import annotations
+
+from gaia.chain.client import ChainClient, ChainError
+from gaia.chain.static import StaticChainClient
+from gaia.config import ChainSettings
+
+
+def build_chain_client(settings: ChainSettings, *, hotkey: str) -> ChainClient:
+    """The chain client for ``settings.kind``, acting as ``hotkey``."""
+    if settings.kind == "static":
+        if settings.static_path is None:
+            raise ChainError("chain.kind=static needs chain.static_path (--chain.static-path)")
+        return StaticChainClient(settings.static_path.expanduser(), hotkey=hotkey)
+    raise ChainError(
+        f"chain.kind={settings.kind!r} has no client in this build yet; use --chain static"
+    )

@@ -1,0 +1,124 @@
+"""Settings for every process of the project: one object, built once in each ``__main__``.
+
+Values come, highest first, from CLI flags (applied by the entry points through
+:func:`apply_overrides`), ``GAIA_*`` environment variables, a ``.env`` file, and the defaults
+below. Nested groups use ``__`` in the environment: ``GAIA_MINER__PORT=8091``. No other module
+reads the environment: components receive the part of the settings they need.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+NOAA_GFS_BUCKET = "https://noaa-gfs-bdp-pds.s3.amazonaws.com"
+NOMADS_GFS = "https://nomads.ncep.noaa.gov/pub/data/nccf/com/gfs/prod"
+ARCO_ERA5 = "https://storage.googleapis.com/gcp-public-data-arco-era5/ar/full_37-1h-0p25deg-chunk-1.zarr-v3"
+WB2_CLIMATOLOGY = (
+    "https://storage.googleapis.com/weatherbench2/datasets/"
+    "era5-hourly-climatology/1990-2019_6h_1440x721.zarr"
+)
+
+
+class WalletSettings(BaseModel):
+    name: str = "default"
+    hotkey: str = "default"
+    path: Path = Path("~/.bittensor/wallets")
+
+
+class ChainSettings(BaseModel):
+    """Where the metagraph comes from and where weights go."""
+
+    kind: Literal["bittensor", "static"] = "bittensor"
+    network: str = "finney"
+    netuid: int = Field(default=57, ge=0)
+    static_path: Path | None = None  # neurons file for kind=static; weights go beside it
+    metagraph_refresh_s: float = Field(default=600.0, gt=0)
+
+
+class DataSettings(BaseModel):
+    gfs_base_url: str = NOAA_GFS_BUCKET
+    gfs_fallback_url: str | None = NOMADS_GFS
+    era5_url: str = ARCO_ERA5
+    climatology_url: str = WB2_CLIMATOLOGY
+    cache_dir: Path = Path("~/.cache/gaia")
+    download_concurrency: int = Field(default=8, ge=1, le=64)
+    http_timeout_s: float = Field(default=30.0, gt=0)
+
+
+class ValidatorSettings(BaseModel):
+    workers: int = Field(default=16, ge=1, le=1024, description="concurrent job handlers per process")
+    schedule_hour_utc: int = Field(default=18, ge=0, le=23)
+    backoff_scale: float = Field(
+        default=1.0, gt=0, description="multiplies every retry delay (local nets shrink it)"
+    )
+    poll_interval_s: float = Field(default=300.0, gt=0)
+    lease_s: float = Field(default=60.0, gt=0)
+    job_retention_days: float = Field(default=14.0, gt=0)
+    weights_window_runs: int = Field(default=7, ge=1)
+    weights_interval_s: float = Field(default=3600.0, gt=0)
+    scoring_processes: int = Field(default=1, ge=1)
+
+
+class MinerSettings(BaseModel):
+    host: str = "0.0.0.0"
+    port: int = Field(default=8091, ge=0, le=65535)
+    data_dir: Path = Path("~/.gaia/miner")
+    database_url: str | None = None  # default: SQLite file under data_dir
+    model: str = "damped_trend"
+    inference_concurrency: int = Field(default=1, ge=1)
+    max_cycle_age_hours: float = Field(default=48.0, gt=0)
+    forecast_retention_days: float = Field(default=7.0, gt=0)
+    min_validator_stake: float = Field(default=1000.0, ge=0)
+    validator_allowlist: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=16_384, gt=0)
+    rate_limit_per_minute: int = Field(default=600, gt=0)
+    serve_axon: bool = False
+    external_ip: str | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GAIA_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/gaia"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    wallet: WalletSettings = Field(default_factory=WalletSettings)
+    chain: ChainSettings = Field(default_factory=ChainSettings)
+    data: DataSettings = Field(default_factory=DataSettings)
+    validator: ValidatorSettings = Field(default_factory=ValidatorSettings)
+    miner: MinerSettings = Field(default_factory=MinerSettings)
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, url: str) -> str:
+        """Accept plain ``postgresql://`` URLs and use the asyncpg driver for them."""
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            return "postgresql+asyncpg://" + url.split("://", 1)[1]
+        return url
+
+
+def apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
+    """Return a copy of ``settings`` with dotted-path overrides (``{"chain.netuid": 3}``).
+
+    ``None`` values are ignored, so argparse defaults of ``None`` mean "not given".
+    """
+    data = settings.model_dump()
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        target = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            target = target[part]
+        if leaf not in target:
+            raise KeyError(f"unknown setting {dotted!r}")
+        target[leaf] = value
+    return Settings.model_validate(data)

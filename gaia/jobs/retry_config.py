@@ -1,0 +1,65 @@
+"""The weather pipeline's job types and their retry policies (the plan's RETRY_CONFIG).
+
+The per-miner figures are the plan's. ``max_attempts`` counts runs of the handler, so a
+3-attempt policy waits after attempts 1 and 2 only: query_miner's third delay (900 s) and
+day1_score's (1200 s) apply only if an operator raises ``max_attempts`` on a job.
+
+Singletons (our choice, not the plan's):
+
+- ``weather.run.create``: database work and a metagraph read; 5 attempts, 60/300/900 s, so a
+  chain outage of ~20 min does not cost the day's run.
+- ``weather.seed``: downloads the GFS initial state (minutes); 6 attempts, 300/600/1200/1800 s
+  (about 1.5 h of retries), handler timeout 30 min growing to 2 h. GFS not yet published is
+  nobody's fault, so ``NotReady`` does not use an attempt.
+- ``weather.orchestrate``: the per-miner fan-out, all database work; 5 attempts, 30/120/300 s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Final
+
+from gaia.jobs.policy import RetryPolicy
+
+
+class WeatherJob(StrEnum):
+    RUN_CREATE = "weather.run.create"
+    SEED = "weather.seed"
+    ORCHESTRATE = "weather.orchestrate"
+    QUERY_MINER = "weather.query_miner"
+    POLL_MINER = "weather.poll_miner"
+    DAY1_SCORE = "weather.day1_score"
+    ERA5_SCORE = "weather.era5_score"
+
+
+SINGLETON_JOBS: Final = frozenset({WeatherJob.RUN_CREATE, WeatherJob.SEED, WeatherJob.ORCHESTRATE})
+
+RETRY_CONFIG: Final[Mapping[str, RetryPolicy]] = MappingProxyType(
+    {
+        WeatherJob.RUN_CREATE: RetryPolicy(5, (60, 300, 900), timeout_s=120, max_timeout_s=600),
+        WeatherJob.SEED: RetryPolicy(
+            6, (300, 600, 1200, 1800), timeout_s=1800, max_timeout_s=7200,
+            not_ready_uses_attempt=False,
+        ),
+        WeatherJob.ORCHESTRATE: RetryPolicy(5, (30, 120, 300), timeout_s=300, max_timeout_s=1200),
+        WeatherJob.QUERY_MINER: RetryPolicy(3, (60, 300, 900), timeout_s=60, max_timeout_s=300),
+        WeatherJob.POLL_MINER: RetryPolicy(10, (300,), timeout_s=30, max_timeout_s=120),
+        WeatherJob.DAY1_SCORE: RetryPolicy(3, (300, 600, 1200), timeout_s=300, max_timeout_s=1200),
+        WeatherJob.ERA5_SCORE: RetryPolicy(
+            5, (3600,), timeout_s=900, max_timeout_s=3600, not_ready_uses_attempt=False
+        ),
+    }
+)
+
+
+def singleton_key(job_type: str, **subject: object) -> str:
+    """``singleton_key("weather.query_miner", run=42, hotkey="5F…")`` →
+    ``"weather.query_miner:run=42:hotkey=5F…"`` (fields in the order given)."""
+    if not subject:
+        raise ValueError(f"a singleton key for {job_type!r} needs at least one subject field")
+    for name, value in subject.items():
+        if value is None or ":" in str(value):
+            raise ValueError(f"singleton key field {name}={value!r} must be set and contain no ':'")
+    return ":".join([job_type, *(f"{name}={value}" for name, value in subject.items())])

@@ -1,0 +1,112 @@
+"""Authentication of validator requests: ``bittensor.http_auth`` plus the caller's standing.
+
+Order of checks: signature, receiver and freshness (401), replay against the nonce table
+shared by every worker of the miner (401), per-hotkey rate limit (429), validator standing
+(403). A refused request changes nothing but the nonce table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bittensor import http_auth
+
+from gaia.miner.database import MinerDatabase
+from gaia.miner.errors import NotAValidator, RateLimited, Unauthenticated
+from gaia.miner.validators import ValidatorRegistry
+
+NONCE_RETENTION = timedelta(
+    seconds=http_auth.DEFAULT_MAX_AGE + http_auth.DEFAULT_ALLOWED_SKEW + 60
+)
+
+
+class _CapturingNonceStore:
+    """Accepts the nonce that ``verify`` hands over after the signature checked out.
+
+    ``verify`` is synchronous, the shared store is the database: the nonce is captured here
+    and recorded (or found to be a replay) right after, in :meth:`Authenticator.authenticate`.
+    """
+
+    def __init__(self) -> None:
+        self.seen: tuple[str, int] | None = None
+
+    def check_and_store(self, hotkey_ss58: str, nonce_ns: int) -> bool:
+        self.seen = (hotkey_ss58, nonce_ns)
+        return True
+
+
+class RateLimiter:
+    """At most ``per_minute`` requests per hotkey in any sliding 60 s window (per process)."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._limit = per_minute
+        self._clock = clock
+        self._hits: dict[str, deque[float]] = {}
+
+    def admit(self, hotkey: str) -> bool:
+        now = self._clock()
+        hits = self._hits.setdefault(hotkey, deque())
+        while hits and hits[0] <= now - 60.0:
+            hits.popleft()
+        if len(hits) >= self._limit:
+            return False
+        hits.append(now)
+        return True
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    method: str
+    target: str  # path plus "?query" exactly as sent
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class Authenticator:
+    """Turns a signed request into the caller's hotkey, or raises a typed refusal."""
+
+    def __init__(
+        self,
+        *,
+        own_hotkey: str,
+        db: MinerDatabase,
+        registry: ValidatorRegistry,
+        rate_limiter: RateLimiter,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._own_hotkey = own_hotkey
+        self._db = db
+        self._registry = registry
+        self._rate_limiter = rate_limiter
+        self._clock = clock
+
+    async def authenticate(self, request: SignedRequest) -> str:
+        caller = await self._verified_caller(request)
+        if not self._rate_limiter.admit(caller):
+            raise RateLimited(f"hotkey {caller} exceeded its request rate", headers={"Retry-After": "60"})
+        refusal = self._registry.refusal(caller)
+        if refusal is not None:
+            raise NotAValidator(refusal)
+        return caller
+
+    async def _verified_caller(self, request: SignedRequest) -> str:
+        store = _CapturingNonceStore()
+        try:
+            caller = http_auth.verify(
+                request.headers,
+                request.body,
+                method=request.method,
+                path=request.target,
+                self_hotkey_ss58=self._own_hotkey,
+                nonce_store=store,
+            )
+        except http_auth.AuthError as exc:
+            raise Unauthenticated(f"{type(exc).__name__}: {exc}") from exc
+        expires_at = self._clock() + NONCE_RETENTION
+        if not await self._db.remember_nonce(caller.hotkey_ss58, caller.nonce_ns, expires_at):
+            raise Unauthenticated("ReplayedRequest: this nonce was already accepted from this hotkey")
+        return caller.hotkey_ss58

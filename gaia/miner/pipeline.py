@@ -1,0 +1,113 @@
+"""One forecast job, start to finish: GFS inputs -> model -> forecast store -> signed manifest.
+
+Every blocking step (the model's next lead, writing a lead, finalizing the store) runs in
+the inference thread pool, never on the event loop; progress is recorded after each lead.
+A rerun (after a restart or a failure) starts from an empty store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import xarray as xr
+
+from gaia.miner.database import JobRecord, MinerDatabase
+from gaia.tasks.defined_tasks.weather.forecast_store import ForecastStoreWriter
+from gaia.tasks.defined_tasks.weather.inference.base import ForecastInputs, ForecastModel
+from gaia.tasks.defined_tasks.weather.variables import FORECAST_LEAD_HOURS
+
+log = logging.getLogger(__name__)
+
+
+class InputSource(Protocol):
+    async def fetch_inputs(self, init_time: datetime) -> xr.Dataset: ...
+
+
+class JobLost(RuntimeError):
+    """The job's row left the state this run expected (deleted, or moved on elsewhere)."""
+
+
+@dataclass(frozen=True)
+class PipelineContext:
+    """What a job run needs; built once by the app and shared by every job."""
+
+    db: MinerDatabase
+    open_source: Callable[[], AbstractAsyncContextManager[InputSource]]
+    model: ForecastModel
+    store_root: Path
+    signer: Any  # the miner hotkey's keypair (bittensor_wallet.Keypair)
+    executor: Executor
+    inference_slots: asyncio.Semaphore
+    clock: Callable[[], datetime]
+
+
+def store_dir(store_root: Path, job_id: str) -> Path:
+    return store_root / job_id
+
+
+async def run_job(job: JobRecord, ctx: PipelineContext) -> str:
+    """Run ``job`` to forecast_ready; returns its manifest hash. Failures raise."""
+    started = time.monotonic()
+    if not await ctx.db.begin_attempt(job.job_id, ctx.clock()):
+        raise JobLost(f"job {job.job_id} is no longer unfinished")
+    log.info("job %s: fetching GFS inputs for %s", job.job_id, job.gfs_init_time.isoformat())
+    async with ctx.open_source() as source:
+        dataset = await source.fetch_inputs(job.gfs_init_time)
+    inputs = await _in_pool(ctx, ForecastInputs.from_dataset, dataset)
+    log.info("job %s: inputs ready in %.1fs", job.job_id, time.monotonic() - started)
+    async with ctx.inference_slots:
+        if not await ctx.db.mark_inference_running(
+            job.job_id, len(FORECAST_LEAD_HOURS), ctx.clock()
+        ):
+            raise JobLost(f"job {job.job_id} left fetching_inputs during the fetch")
+        manifest_hash = await _infer_and_store(job, inputs, ctx)
+    if not await ctx.db.mark_ready(job.job_id, manifest_hash, ctx.clock()):
+        raise JobLost(f"job {job.job_id} left inference_running before it finished")
+    log.info(
+        "job %s: forecast_ready in %.1fs, manifest %s",
+        job.job_id, time.monotonic() - started, manifest_hash,
+    )
+    return manifest_hash
+
+
+async def _infer_and_store(job: JobRecord, inputs: ForecastInputs, ctx: PipelineContext) -> str:
+    started = time.monotonic()
+    root = store_dir(ctx.store_root, job.job_id)
+    await _in_pool(ctx, shutil.rmtree, root, True)
+    writer = ForecastStoreWriter(
+        root,
+        grid=inputs.grid,
+        init_time=job.gfs_init_time,
+        variables=inputs.variables,
+        levels=inputs.levels,
+        lead_hours=FORECAST_LEAD_HOURS,
+    )
+    steps = ctx.model.forecast(inputs, FORECAST_LEAD_HOURS)
+    done = 0
+    while (step := await _in_pool(ctx, _next_step, steps)) is not None:
+        lead, state = step
+        await _in_pool(ctx, writer.write_lead, lead, state)
+        done += 1
+        await ctx.db.record_progress(job.job_id, done, ctx.clock())
+        log.debug("job %s: lead %dh written (%d/%d)", job.job_id, lead, done, len(FORECAST_LEAD_HOURS))
+    log.info("job %s: %d leads computed and written in %.1fs", job.job_id, done, time.monotonic() - started)
+    signed = await _in_pool(ctx, writer.finalize, job.job_id, ctx.signer)
+    return str(signed.manifest_hash)
+
+
+def _next_step(steps: Iterator[tuple[int, xr.Dataset]]) -> tuple[int, xr.Dataset] | None:
+    return next(steps, None)
+
+
+async def _in_pool(ctx: PipelineContext, fn: Callable[..., Any], *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(ctx.executor, fn, *args)

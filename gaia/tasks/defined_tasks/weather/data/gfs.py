@@ -1,0 +1,354 @@
+"""GFS 0.25 degree pgrb2 source: analyses and forecasts by ``.idx`` byte ranges over httpx.
+
+Files follow NOAA's layout ``gfs.YYYYMMDD/HH/atmos/gfs.tHHz.pgrb2.0p25.fFFF`` with a
+wgrib2 ``.idx`` beside each. Only the needed messages are downloaded (adjacent ranges
+merged, ``max_concurrency`` requests at a time, 5xx/timeouts/short bodies retried with
+backoff), each message is checked and decoded, and kept in an on-disk cache keyed by
+(cycle, lead, field) that is never fetched again. The analysis at T is the f000 file
+of cycle T. Datetimes are timezone-aware UTC.
+
+Operator commands (check access to GFS by hand)::
+
+    python -m gaia.tasks.defined_tasks.weather.data.gfs fetch --base-url URL \
+        --cycle 2025080100 --lead 0 --lead 6 --out out.nc
+    python -m gaia.tasks.defined_tasks.weather.data.gfs inventory --base-url URL \
+        --cycle 2025080100 --lead 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+import xarray as xr
+
+from gaia.tasks.defined_tasks.weather.data.canonical import fields_to_dataset
+from gaia.tasks.defined_tasks.weather.data.gfs_idx import (
+    ByteRange,
+    FieldKey,
+    GfsMessageMissing,
+    IdxEntry,
+    grib_code,
+    merge_ranges,
+    needed_fields,
+    parse_inventory,
+    select_messages,
+)
+from gaia.tasks.defined_tasks.weather.data.grib import DecodedField, GfsDecodeError, decode_message
+
+__all__ = [
+    "DEFAULT_BASE_URL", "NOMADS_BASE_URL", "GfsDecodeError", "GfsMessageMissing", "GfsSource",
+    "GfsTransportError", "GfsUnavailable", "gfs_file_path",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://noaa-gfs-bdp-pds.s3.amazonaws.com"
+NOMADS_BASE_URL = "https://nomads.ncep.noaa.gov/pub/data/nccf/com/gfs/prod"
+REFERENCE_LEAD_HOURS: tuple[int, ...] = (0, 6, 12, 18, 24)
+
+
+class GfsUnavailable(RuntimeError):
+    """The file is not published (HTTP 404): the cycle is not (yet) available."""
+
+
+class GfsTransportError(RuntimeError):
+    """HTTP failed after all retries (5xx, timeouts, short bodies) or cannot be retried."""
+
+
+def gfs_file_path(cycle: datetime, lead_hours: int) -> str:
+    """The NOAA layout path of one GRIB2 file, relative to the base URL."""
+    hh = f"{cycle:%H}"
+    return f"gfs.{cycle:%Y%m%d}/{hh}/atmos/gfs.t{hh}z.pgrb2.0p25.f{lead_hours:03d}"
+
+
+def _check_utc(when: datetime) -> datetime:
+    if when.tzinfo is None or when.utcoffset() != timedelta(0):
+        raise ValueError(f"datetime {when!r} must be timezone-aware UTC")
+    if when.minute or when.second or when.microsecond or when.hour % 6:
+        raise ValueError(f"{when.isoformat()} is not a 6-hourly GFS cycle")
+    return when.astimezone(UTC)
+
+
+class MessageCache:
+    """On-disk cache of single GRIB2 messages, keyed by (cycle, lead, field)."""
+
+    def __init__(self, root: Path):
+        self._root = Path(root)
+
+    def path(self, cycle: datetime, lead: int, key: FieldKey) -> Path:
+        name, level = key
+        return self._root / f"{cycle:%Y%m%d%H}" / f"f{lead:03d}" / f"{name}_{level or 'sfc'}.grib2"
+
+    def get(self, cycle: datetime, lead: int, key: FieldKey) -> bytes | None:
+        path = self.path(cycle, lead, key)
+        return path.read_bytes() if path.exists() else None
+
+    def put(self, cycle: datetime, lead: int, key: FieldKey, data: bytes) -> None:
+        """Write atomically: a reader never sees a partial message."""
+        path = self.path(cycle, lead, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+        os.replace(tmp, path)
+
+
+class _Progress:
+    """Progress on stderr, only when it is a terminal."""
+
+    def __init__(self, label: str, total: int):
+        self._label, self._total, self._done, self._bytes = label, total, 0, 0
+        self._enabled = sys.stderr.isatty()
+
+    def advance(self, nbytes: int) -> None:
+        self._done += 1
+        self._bytes += nbytes
+        if self._enabled:
+            sys.stderr.write(
+                f"\r{self._label}: {self._done}/{self._total} ranges, {self._bytes / 1e6:.1f} MB"
+            )
+            if self._done >= self._total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+class GfsSource:
+    """Async GFS source; use as ``async with GfsSource(...) as gfs``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        cache_dir: Path,
+        *,
+        fallback_base_url: str | None = None,
+        max_concurrency: int = 8,
+        timeout_s: float = 30.0,
+        max_retries: int = 4,
+        backoff_s: float = 0.5,
+        client: httpx.AsyncClient | None = None,
+    ):
+        self._bases = [base_url.rstrip("/")]
+        if fallback_base_url:
+            self._bases.append(fallback_base_url.rstrip("/"))
+        self._cache = MessageCache(Path(cache_dir))
+        self._semaphore = asyncio.Semaphore(max_concurrency)
+        self._retries = max_retries
+        self._backoff = backoff_s
+        self._own_client = client is None
+        self._client = client or httpx.AsyncClient(
+            timeout=timeout_s, limits=httpx.Limits(max_connections=max_concurrency)
+        )
+
+    async def __aenter__(self) -> GfsSource:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._own_client:
+            await self._client.aclose()
+
+    # -- public API ---------------------------------------------------------------------
+    async def fetch_analysis(
+        self, times: Sequence[datetime], *, variables: Sequence[str] | None = None,
+        levels: Sequence[int] | None = None,
+    ) -> xr.Dataset:
+        """Canonical analysis (f000 of each cycle) at ``times``; time dim = those times."""
+        cycles = [_check_utc(t) for t in times]
+        keys = needed_fields(variables, levels)
+        parts = await asyncio.gather(*(self._fetch_file(c, 0, keys) for c in cycles))
+        ds = fields_to_dataset([f for part in parts for f in part], cycles)
+        return ds.assign_attrs(source="gfs", product="analysis (f000)")
+
+    async def fetch_inputs(self, init_time: datetime) -> xr.Dataset:
+        """The miner's inputs: analyses at [T0 - 6 h, T0]."""
+        init = _check_utc(init_time)
+        return await self.fetch_analysis([init - timedelta(hours=6), init])
+
+    async def fetch_forecast(
+        self, init_time: datetime, lead_hours: Sequence[int], *,
+        variables: Sequence[str] | None = None, levels: Sequence[int] | None = None,
+    ) -> xr.Dataset:
+        """Forecast from one init; time dim = valid times, with a ``lead_hours`` coord."""
+        init = _check_utc(init_time)
+        keys = needed_fields(variables, levels)
+        leads = [int(h) for h in lead_hours]
+        parts = await asyncio.gather(*(self._fetch_file(init, h, keys) for h in leads))
+        valid = [init + timedelta(hours=h) for h in leads]
+        ds = fields_to_dataset([f for part in parts for f in part], valid)
+        ds = ds.assign_coords(lead_hours=("time", leads))
+        return ds.assign_attrs(source="gfs", init_time=init.isoformat())
+
+    async def is_cycle_complete(
+        self, cycle: datetime, lead_hours: Sequence[int] = REFERENCE_LEAD_HOURS
+    ) -> bool:
+        """True when the GRIB2 file and .idx of every lead are published (HEAD 200)."""
+        cycle = _check_utc(cycle)
+        paths = [gfs_file_path(cycle, h) + ext for h in lead_hours for ext in ("", ".idx")]
+        for base in self._bases:
+            try:
+                await asyncio.gather(*(self._request("HEAD", f"{base}/{p}") for p in paths))
+            except GfsUnavailable:
+                continue
+            return True
+        return False
+
+    async def inventory(self, cycle: datetime, lead_hours: int) -> list[IdxEntry]:
+        """The parsed inventory of one file (from the first base URL that has it)."""
+        entries, _ = await self._inventory(_check_utc(cycle), lead_hours)
+        return entries
+
+    # -- internals ----------------------------------------------------------------------
+    async def _inventory(self, cycle: datetime, lead: int) -> tuple[list[IdxEntry], str]:
+        path = gfs_file_path(cycle, lead)
+        errors: list[str] = []
+        for base in self._bases:
+            url = f"{base}/{path}"
+            try:
+                response = await self._request("GET", url + ".idx")
+            except (GfsUnavailable, GfsTransportError) as exc:
+                errors.append(str(exc))
+                continue
+            return parse_inventory(response.text), url
+        if all("HTTP 404" in e for e in errors):
+            raise GfsUnavailable(f"{path} is not published: {'; '.join(errors)}")
+        raise GfsTransportError(f"{path}: no base URL answered: {'; '.join(errors)}")
+
+    async def _fetch_file(self, cycle: datetime, lead: int, keys: list[FieldKey]) -> list[DecodedField]:
+        cached = {k: data for k in keys if (data := self._cache.get(cycle, lead, k)) is not None}
+        missing = [k for k in keys if k not in cached]
+        fetched: dict[FieldKey, bytes] = {}
+        if missing:
+            entries, url = await self._inventory(cycle, lead)
+            picked = select_messages(entries, missing, lead, source=url + ".idx")
+            fetched = await self._download(url, picked)
+        decoded = await asyncio.gather(*(
+            asyncio.to_thread(decode_message, data, key, f"{gfs_file_path(cycle, lead)} {key}")
+            for key, data in {**cached, **fetched}.items()
+        ))
+        for key, data in fetched.items():
+            self._cache.put(cycle, lead, key, data)
+        return list(decoded)
+
+    async def _download(self, url: str, picked: dict[FieldKey, IdxEntry]) -> dict[FieldKey, bytes]:
+        ranges = merge_ranges(picked.values())
+        progress = _Progress(url.rsplit("/", 1)[-1], len(ranges))
+        bodies = await asyncio.gather(*(self._get_range(url, r, progress) for r in ranges))
+        out: dict[FieldKey, bytes] = {}
+        for key, entry in picked.items():
+            rng, body = next((r, b) for r, b in zip(ranges, bodies, strict=True)
+                             if r.start <= entry.offset and (r.end is None or entry.offset < r.end))
+            start = entry.offset - rng.start
+            end = len(body) if entry.end is None else entry.end - rng.start
+            out[key] = body[start:end]
+        return out
+
+    async def _get_range(self, url: str, rng: ByteRange, progress: _Progress) -> bytes:
+        for attempt in range(self._retries + 1):
+            response = await self._request("GET", url, headers={"Range": rng.header})
+            if response.status_code != 206:
+                raise GfsTransportError(
+                    f"{url}: server ignored Range {rng.header} (HTTP {response.status_code})"
+                )
+            body = response.content
+            if rng.length is None or len(body) == rng.length:
+                progress.advance(len(body))
+                return body
+            log.warning("%s %s: short body %d of %d bytes (attempt %d)",
+                        url, rng.header, len(body), rng.length, attempt + 1)
+            await asyncio.sleep(self._backoff * 2**attempt)
+        raise GfsTransportError(f"{url} {rng.header}: truncated body after {self._retries + 1} tries")
+
+    async def _request(
+        self, method: str, url: str, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """One request with retries of 5xx, timeouts and connection errors."""
+        last = ""
+        for attempt in range(self._retries + 1):
+            try:
+                async with self._semaphore:
+                    response = await self._client.request(method, url, headers=headers)
+            except httpx.TransportError as exc:  # timeouts, connection and protocol errors
+                last = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code == 404:
+                    raise GfsUnavailable(f"{url}: HTTP 404")
+                if response.status_code < 400:
+                    return response
+                last = f"HTTP {response.status_code}"
+                if response.status_code < 500:
+                    break
+            if attempt < self._retries:
+                await asyncio.sleep(self._backoff * 2**attempt)
+        raise GfsTransportError(f"{method} {url} failed: {last}")
+
+
+def _parse_cycle(text: str) -> datetime:
+    return datetime.strptime(text, "%Y%m%d%H").replace(tzinfo=UTC)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gaia.tasks.defined_tasks.weather.data.gfs")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("fetch", "inventory"):
+        cmd = sub.add_parser(name)
+        cmd.add_argument("--base-url", default=DEFAULT_BASE_URL)
+        cmd.add_argument("--fallback-base-url", default=None)
+        cmd.add_argument("--cycle", required=True, type=_parse_cycle, help="YYYYMMDDHH")
+        cmd.add_argument("--lead", type=int, action="append", required=True, help="hours")
+    fetch = sub.choices["fetch"]
+    fetch.add_argument("--variables", nargs="+", default=None)
+    fetch.add_argument("--levels", nargs="+", type=int, default=None)
+    fetch.add_argument("--cache-dir", type=Path, default=None)
+    fetch.add_argument("--out", type=Path, required=True, help="NetCDF file to write")
+    return parser
+
+
+async def _run(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        cache = args.cache_dir if getattr(args, "cache_dir", None) else Path(scratch)
+        async with GfsSource(args.base_url, cache, fallback_base_url=args.fallback_base_url) as gfs:
+            if args.command == "inventory":
+                for lead in args.lead:
+                    entries = await gfs.inventory(args.cycle, lead)
+                    wanted = {(c.var, c.level) for c in map(grib_code, needed_fields())}
+                    for e in entries:
+                        size = "open" if e.end is None else str(e.end - e.offset)
+                        mark = "*" if (e.var, e.level) in wanted else " "
+                        print(f"{mark} f{lead:03d} {e.number:>6} {e.offset:>11} {size:>9} "
+                              f"{e.var}:{e.level}:{e.ftime}")
+                return
+            ds = await gfs.fetch_forecast(args.cycle, args.lead, variables=args.variables,
+                                          levels=args.levels)
+            ds.to_netcdf(args.out)
+            print(f"wrote {args.out}: {dict(ds.sizes)} variables {list(ds.data_vars)}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point; returns the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        asyncio.run(_run(args))
+    except (GfsUnavailable, GfsTransportError, GfsMessageMissing, GfsDecodeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""Decode and encode single GRIB2 fields with ecCodes (NCEP keys, regular lat/lon).
+
+Decoding works on one message's bytes (what a byte-range fetch returns); a message that
+packs several fields (old GFS: U and V in one message) is split with ecCodes' multi-field
+support. Values come back as float32 (latitude, longitude) with longitudes 0..360.
+"""
+
+from __future__ import annotations
+
+import struct
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import eccodes as ec
+import numpy as np
+
+from gaia.tasks.defined_tasks.weather.data.gfs_idx import FieldKey, GribCode, grib_code
+from gaia.tasks.defined_tasks.weather.data.grid import Grid
+from gaia.tasks.defined_tasks.weather.variables import STANDARD_GRAVITY, field_keys
+
+_MULTI_LOCK = threading.Lock()  # ecCodes' multi-field switch is process-global
+
+
+class GfsDecodeError(ValueError):
+    """Bytes that should hold a GRIB2 message do not decode to the expected field."""
+
+
+@dataclass(frozen=True)
+class DecodedField:
+    """One field on its grid; ``values`` are canonical (z already in m2 s-2)."""
+
+    key: FieldKey
+    values: np.ndarray  # float32, (latitude, longitude)
+    grid: Grid
+    ref_time: datetime
+    lead_hours: int
+
+    @property
+    def valid_time(self) -> datetime:
+        return self.ref_time + timedelta(hours=self.lead_hours)
+
+
+def check_message_bytes(data: bytes, what: str) -> None:
+    """Raise ``GfsDecodeError`` unless ``data`` is exactly one complete GRIB2 message."""
+    if len(data) < 16 or data[:4] != b"GRIB":
+        raise GfsDecodeError(f"{what}: does not start with a GRIB header ({len(data)} bytes)")
+    edition = data[7]
+    if edition != 2:
+        raise GfsDecodeError(f"{what}: GRIB edition {edition}, expected 2")
+    declared = struct.unpack(">Q", data[8:16])[0]
+    if declared != len(data) or data[-4:] != b"7777":
+        raise GfsDecodeError(
+            f"{what}: truncated or padded message ({len(data)} bytes, header says {declared})"
+        )
+
+
+_BY_PARAMS: dict[tuple[int, int, int, int, int], FieldKey] = {
+    (c.discipline, c.category, c.number, c.surface_type, c.surface_value): key
+    for key in field_keys()
+    for c in [grib_code(key)]
+}
+
+
+def _surface_value(handle: int) -> int:
+    if ec.codes_is_missing(handle, "scaledValueOfFirstFixedSurface"):
+        return 0
+    scaled = ec.codes_get_long(handle, "scaledValueOfFirstFixedSurface")
+    factor = ec.codes_get_long(handle, "scaleFactorOfFirstFixedSurface")
+    if ec.codes_is_missing(handle, "scaleFactorOfFirstFixedSurface"):
+        factor = 0
+    return round(scaled / 10 ** (factor or 0))
+
+
+def field_key_of(handle: int) -> FieldKey | None:
+    """The canonical field a GRIB2 handle holds, or None if it is not one of ours."""
+    params = (
+        ec.codes_get_long(handle, "discipline"),
+        ec.codes_get_long(handle, "parameterCategory"),
+        ec.codes_get_long(handle, "parameterNumber"),
+        ec.codes_get_long(handle, "typeOfFirstFixedSurface"),
+        _surface_value(handle),
+    )
+    return _BY_PARAMS.get(params)
+
+
+def _grid_of(handle: int) -> tuple[Grid, np.ndarray]:
+    """The handle's grid and the column order that makes longitudes ascend in [0, 360)."""
+    if ec.codes_get(handle, "gridType") != "regular_ll":
+        raise GfsDecodeError(f"unsupported grid type {ec.codes_get(handle, 'gridType')!r}")
+    ni, nj = ec.codes_get(handle, "Ni"), ec.codes_get(handle, "Nj")
+    lat0 = ec.codes_get(handle, "latitudeOfFirstGridPointInDegrees")
+    lat1 = ec.codes_get(handle, "latitudeOfLastGridPointInDegrees")
+    lon0 = ec.codes_get(handle, "longitudeOfFirstGridPointInDegrees")
+    di = ec.codes_get(handle, "iDirectionIncrementInDegrees")
+    if ec.codes_get(handle, "iScansNegatively"):
+        di = -di
+    lon = np.round(np.mod(lon0 + di * np.arange(ni), 360.0), 9)
+    order = np.argsort(lon, kind="stable")
+    grid = Grid(latitudes=np.linspace(lat0, lat1, nj), longitudes=lon[order])
+    return grid, order
+
+
+def _ref_time(handle: int) -> datetime:
+    date, hhmm = ec.codes_get(handle, "dataDate"), ec.codes_get(handle, "dataTime")
+    return datetime.strptime(f"{date:08d}{hhmm:04d}", "%Y%m%d%H%M").replace(tzinfo=UTC)
+
+
+def _lead_hours(handle: int) -> int:
+    ec.codes_set(handle, "stepUnits", 1)
+    return int(ec.codes_get(handle, "endStep"))
+
+
+def decode_handle(handle: int, key: FieldKey) -> DecodedField:
+    """Read one field's values and metadata from an ecCodes handle."""
+    grid, order = _grid_of(handle)
+    values = ec.codes_get_values(handle).astype(np.float32)
+    if values.size != grid.shape[0] * grid.shape[1]:
+        raise GfsDecodeError(f"{key}: {values.size} values for a {grid.shape} grid")
+    if ec.codes_get(handle, "bitmapPresent"):
+        values[values == ec.codes_get(handle, "missingValue")] = np.nan
+    field = values.reshape(grid.shape)[:, order]
+    if key[0] == "z":
+        field = field * np.float32(STANDARD_GRAVITY)
+    return DecodedField(key, field, grid, _ref_time(handle), _lead_hours(handle))
+
+
+def _iter_multi(data: bytes) -> Iterator[int]:
+    """Every field handle in a message, splitting multi-field messages (old GFS U/V)."""
+    with tempfile.NamedTemporaryFile(suffix=".grib2") as tmp:
+        tmp.write(data)
+        tmp.flush()
+        with _MULTI_LOCK, open(tmp.name, "rb") as stream:
+            ec.codes_grib_multi_support_on()
+            try:
+                while (handle := ec.codes_grib_new_from_file(stream)) is not None:
+                    yield handle
+            finally:
+                ec.codes_grib_multi_support_reset_file(stream)
+                ec.codes_grib_multi_support_off()
+
+
+def decode_message(data: bytes, key: FieldKey, what: str = "") -> DecodedField:
+    """Decode the field ``key`` from one GRIB2 message's bytes.
+
+    Raises ``GfsDecodeError`` if the bytes are not one complete message or do not hold
+    the field (the message names ``what``, e.g. the URL and inventory line).
+    """
+    label = what or f"{key}"
+    check_message_bytes(data, label)
+    try:
+        handle = ec.codes_new_from_message(data)
+    except ec.CodesInternalError as exc:
+        raise GfsDecodeError(f"{label}: ecCodes cannot read the message: {exc}") from exc
+    try:
+        if field_key_of(handle) == key:
+            return decode_handle(handle, key)
+    finally:
+        ec.codes_release(handle)
+    for sub in _iter_multi(data):
+        try:
+            if field_key_of(sub) == key:
+                return decode_handle(sub, key)
+        finally:
+            ec.codes_release(sub)
+    raise GfsDecodeError(f"{label}: message does not hold the field {key}")
+
+
+def decode_file(path: Path) -> list[DecodedField]:
+    """Every canonical field in a GRIB2 file (other parameters are skipped)."""
+    fields: list[DecodedField] = []
+    with _MULTI_LOCK, open(path, "rb") as stream:
+        ec.codes_grib_multi_support_on()
+        try:
+            while (handle := ec.codes_grib_new_from_file(stream)) is not None:
+                try:
+                    key = field_key_of(handle) if ec.codes_get_long(handle, "edition") == 2 else None
+                    if key is not None:
+                        fields.append(decode_handle(handle, key))
+                finally:
+                    ec.codes_release(handle)
+        finally:
+            ec.codes_grib_multi_support_reset_file(stream)
+            ec.codes_grib_multi_support_off()
+    return fields
+
+
+class GribEncoder:
+    """Writes canonical fields as NCEP-style GRIB2 messages on one grid.
+
+    One template handle per field is built once and cloned per message, so writing many
+    fields is cheap. ``packing`` is an ecCodes packingType (GFS uses
+    ``grid_complex_spatial_differencing``).
+    """
+
+    def __init__(self, grid: Grid, packing: str = "grid_simple", bits_per_value: int = 16):
+        self._grid = grid
+        self._packing = packing
+        self._bits = bits_per_value
+        self._templates: dict[FieldKey, int] = {}
+
+    def close(self) -> None:
+        for handle in self._templates.values():
+            ec.codes_release(handle)
+        self._templates.clear()
+
+    def _set_grid(self, handle: int) -> None:
+        grid = self._grid
+        n_lat, n_lon = grid.shape
+        ec.codes_set(handle, "gridType", "regular_ll")
+        ec.codes_set(handle, "Ni", n_lon)
+        ec.codes_set(handle, "Nj", n_lat)
+        ec.codes_set(handle, "latitudeOfFirstGridPointInDegrees", grid.latitudes[0])
+        ec.codes_set(handle, "latitudeOfLastGridPointInDegrees", grid.latitudes[-1])
+        ec.codes_set(handle, "longitudeOfFirstGridPointInDegrees", grid.longitudes[0])
+        ec.codes_set(handle, "longitudeOfLastGridPointInDegrees", grid.longitudes[-1])
+        ec.codes_set(handle, "iDirectionIncrementInDegrees", grid.resolution_deg)
+        ec.codes_set(handle, "jDirectionIncrementInDegrees", abs(grid.lat[1] - grid.lat[0]))
+        ec.codes_set(handle, "jScansPositively", 0 if grid.descending else 1)
+
+    def _template(self, key: FieldKey) -> int:
+        if key in self._templates:
+            return self._templates[key]
+        code: GribCode = grib_code(key)
+        handle = ec.codes_grib_new_from_samples("GRIB2")
+        ec.codes_set(handle, "centre", "kwbc")
+        ec.codes_set(handle, "typeOfProcessedData", 1)
+        self._set_grid(handle)
+        ec.codes_set(handle, "productDefinitionTemplateNumber", 0)
+        for name, value in (("discipline", code.discipline),
+                            ("parameterCategory", code.category),
+                            ("parameterNumber", code.number),
+                            ("typeOfFirstFixedSurface", code.surface_type),
+                            ("scaleFactorOfFirstFixedSurface", 0),
+                            ("scaledValueOfFirstFixedSurface", code.surface_value)):
+            ec.codes_set(handle, name, value)
+        ec.codes_set(handle, "stepUnits", 1)
+        ec.codes_set(handle, "packingType", self._packing)
+        ec.codes_set(handle, "bitsPerValue", self._bits)
+        self._templates[key] = handle
+        return handle
+
+    def encode(self, key: FieldKey, values: np.ndarray, ref_time: datetime, lead: int) -> bytes:
+        """One GRIB2 message; ``values`` canonical (z in m2 s-2, written as HGT gpm)."""
+        data = np.asarray(values, dtype=np.float64)
+        if data.shape != self._grid.shape:
+            raise ValueError(f"{key}: values {data.shape} do not fit grid {self._grid.shape}")
+        if key[0] == "z":
+            data = data / STANDARD_GRAVITY
+        handle = ec.codes_clone(self._template(key))
+        try:
+            ec.codes_set(handle, "dataDate", int(ref_time.strftime("%Y%m%d")))
+            ec.codes_set(handle, "dataTime", ref_time.hour * 100)
+            ec.codes_set(handle, "typeOfProcessedData", 0 if lead == 0 else 1)
+            ec.codes_set(handle, "forecastTime", lead)
+            ec.codes_set_values(handle, data.ravel())
+            return bytes(ec.codes_get_message(handle))
+        finally:
+            ec.codes_release(handle)

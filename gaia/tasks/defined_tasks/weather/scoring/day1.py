@@ -1,0 +1,237 @@
+"""Day-1 score: a quick quality gate against the GFS forecast from the same init.
+
+Inputs are canonical datasets with a ``lead_hours`` dim (int hours after the init time;
+``fields.with_lead_hours`` converts a valid-time ``time`` dim) selected by the caller:
+the miner's forecast, the GFS reference forecast, and the climatology at the same valid
+times. For each day-1 field and lead: coverage, physical range, latitude-weighted RMSE,
+bias and ACC against the reference, a quality in [0, 1] and a clone ratio. SCORING.md
+gives every formula and default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import xarray as xr
+
+from gaia.tasks.defined_tasks.weather.scoring.coverage import (
+    ReferenceDataError,
+    ScoredField,
+    score_field,
+)
+from gaia.tasks.defined_tasks.weather.scoring.fields import (
+    LEAD_DIM,
+    align_grid,
+    field_array,
+)
+from gaia.tasks.defined_tasks.weather.scoring.metrics import LAT, latitude_weights
+from gaia.tasks.defined_tasks.weather.scoring.records import (
+    SUMMARY_LEAD,
+    SUMMARY_VARIABLE,
+    SURFACE_LEVEL,
+    ComponentRecord,
+    Metric,
+    ScoreKind,
+    field_label,
+    level_label,
+)
+from gaia.tasks.defined_tasks.weather.variables import UNITS
+
+FieldKey = tuple[str, int | None]
+
+DAY1_FIELDS: tuple[FieldKey, ...] = (
+    ("2t", None), ("msl", None), ("10u", None), ("10v", None), ("z", 500), ("t", 850),
+)
+
+# Plausible values in SI units; z is geopotential (m2 s-2), so heights in metres fail.
+DEFAULT_RANGES: Mapping[FieldKey, tuple[float, float]] = {
+    ("2t", None): (170.0, 350.0),
+    ("msl", None): (85_000.0, 110_000.0),
+    ("10u", None): (-100.0, 100.0),
+    ("10v", None): (-100.0, 100.0),
+    ("z", 500): (43_000.0, 61_000.0),
+    ("t", 850): (200.0, 330.0),
+}
+
+
+@dataclass(frozen=True)
+class Day1Config:
+    lead_hours: tuple[int, ...] = (6, 12, 24)
+    fields: tuple[FieldKey, ...] = DAY1_FIELDS
+    ranges: Mapping[FieldKey, tuple[float, float]] = field(
+        default_factory=lambda: dict(DEFAULT_RANGES)
+    )
+    max_nonfinite_fraction: float = 0.001
+    clone_ratio_threshold: float = 0.005
+    min_score: float = 0.2
+
+
+@dataclass(frozen=True)
+class Day1Field:
+    variable: str
+    level: int | None
+    lead_hours: int
+    scored: ScoredField  # statistics against the GFS reference
+    range_ok: bool
+
+    @property
+    def quality(self) -> float:
+        """Skill against the reference relative to climatology, clipped to [0, 1]."""
+        return 0.0 if self.scored.missing else float(np.clip(self.scored.stats.skill, 0.0, 1.0))
+
+    @property
+    def clone_ratio(self) -> float:
+        """MSE(forecast, reference) / ⟨(reference − climatology)²⟩."""
+        stats = self.scored.stats
+        if stats.truth_anomaly_sq > 0:
+            return stats.mse / stats.truth_anomaly_sq
+        return 0.0 if stats.mse == 0 else float("inf")
+
+    def records(self) -> list[ComponentRecord]:
+        stats = self.scored.stats
+        values = {
+            Metric.COVERAGE: self.scored.coverage,
+            Metric.MISSING: float(self.scored.missing),
+            Metric.RANGE_OK: float(self.range_ok),
+            Metric.RMSE: stats.rmse,
+            Metric.BIAS: stats.bias,
+            Metric.ACC: stats.acc,
+            Metric.CLONE_RATIO: self.clone_ratio,
+            Metric.QUALITY: self.quality,
+        }
+        level = level_label(self.level)
+        return [
+            ComponentRecord(ScoreKind.DAY1, self.variable, level, self.lead_hours, metric, value)
+            for metric, value in values.items()
+        ]
+
+
+@dataclass(frozen=True)
+class Day1Result:
+    fields: tuple[Day1Field, ...]
+    score: float  # mean quality over every (field, lead), in [0, 1]
+    passed: bool  # complete, plausible and score >= min_score
+    clone: bool  # a near-copy of the reference
+    reasons: tuple[str, ...]  # why it failed or was flagged; empty when eligible
+
+    @property
+    def eligible(self) -> bool:
+        """True when ERA5 scores may count: passed and not a clone."""
+        return self.passed and not self.clone
+
+    def records(self) -> list[ComponentRecord]:
+        records = [record for day1_field in self.fields for record in day1_field.records()]
+        summary = {Metric.SCORE: self.score, Metric.PASSED: float(self.passed),
+                   Metric.CLONE: float(self.clone)}
+        records += [
+            ComponentRecord(ScoreKind.DAY1, SUMMARY_VARIABLE, SURFACE_LEVEL, SUMMARY_LEAD, m, v)
+            for m, v in summary.items()
+        ]
+        return records
+
+
+def score_day1(
+    forecast: xr.Dataset,
+    reference: xr.Dataset,
+    climatology: xr.Dataset,
+    config: Day1Config | None = None,
+) -> Day1Result:
+    """Day-1 verdict of one miner's forecast against the GFS reference (see module doc)."""
+    config = config or Day1Config()
+    climatology = align_grid(climatology, reference, "climatology")
+    forecast = align_grid(forecast, reference, "forecast")
+    weights = latitude_weights(reference[LAT]).to_numpy()
+    scored: list[Day1Field] = []
+    for lead in config.lead_hours:
+        reference_lead = _lead(reference, lead, "reference")
+        climatology_lead = _lead(climatology, lead, "climatology")
+        forecast_lead = _forecast_lead(forecast, lead)
+        for variable, level in config.fields:
+            scored.append(_score_one(
+                forecast_lead, reference_lead, climatology_lead, (variable, level), lead,
+                weights, config,
+            ))
+    return _verdict(tuple(scored), config)
+
+
+def _lead(dataset: xr.Dataset, lead: int, name: str) -> xr.Dataset:
+    if LEAD_DIM not in dataset.dims:
+        raise ValueError(f"{name} needs a {LEAD_DIM!r} dim; dims {dict(dataset.sizes)}")
+    if lead not in dataset[LEAD_DIM].to_numpy():
+        raise ReferenceDataError(f"{name} has no lead {lead} h")
+    return dataset.sel({LEAD_DIM: lead})
+
+
+def _forecast_lead(forecast: xr.Dataset, lead: int) -> xr.Dataset | None:
+    if LEAD_DIM not in forecast.dims:
+        raise ValueError(f"forecast needs a {LEAD_DIM!r} dim; dims {dict(forecast.sizes)}")
+    if lead not in forecast[LEAD_DIM].to_numpy():
+        return None
+    return forecast.sel({LEAD_DIM: lead})
+
+
+def _score_one(
+    forecast: xr.Dataset | None,
+    reference: xr.Dataset,
+    climatology: xr.Dataset,
+    key: FieldKey,
+    lead: int,
+    weights: np.ndarray,
+    config: Day1Config,
+) -> Day1Field:
+    variable, level = key
+    label = f"{field_label(variable, level)} at lead {lead} h"
+    truth = field_array(reference, variable, level)
+    clim = field_array(climatology, variable, level)
+    if truth is None or clim is None:
+        raise ReferenceDataError(f"reference or climatology lacks {label}")
+    values = None if forecast is None else field_array(forecast, variable, level)
+    scored = score_field(values, truth, clim, weights, config.max_nonfinite_fraction, label)
+    range_ok = values is not None and _in_range(values, config.ranges.get(key))
+    return Day1Field(variable, level, lead, scored, range_ok)
+
+
+def _in_range(values: np.ndarray, bounds: tuple[float, float] | None) -> bool:
+    finite = values[np.isfinite(values)]
+    if bounds is None or finite.size == 0:
+        return finite.size > 0
+    return bool(bounds[0] <= finite.min() and finite.max() <= bounds[1])
+
+
+def _verdict(fields: tuple[Day1Field, ...], config: Day1Config) -> Day1Result:
+    reasons = [reason for day1_field in fields for reason in _field_reasons(day1_field, config)]
+    score = float(np.mean([day1_field.quality for day1_field in fields])) if fields else 0.0
+    if score < config.min_score:
+        reasons.append(f"score {score:.3f} below the minimum {config.min_score}")
+    passed = not reasons
+    ratios = [f.clone_ratio for f in fields if not f.scored.missing]
+    median_ratio = float(np.median(ratios)) if ratios else float("inf")
+    clone = median_ratio < config.clone_ratio_threshold
+    if clone:
+        reasons.append(
+            f"clone of the GFS reference: median distance {median_ratio:.2e} of the reference "
+            f"anomaly variance (threshold {config.clone_ratio_threshold})"
+        )
+    return Day1Result(fields, score, passed, clone, tuple(reasons))
+
+
+def _field_reasons(day1_field: Day1Field, config: Day1Config) -> list[str]:
+    key = (day1_field.variable, day1_field.level)
+    label = f"{field_label(*key)} at lead {day1_field.lead_hours} h"
+    coverage = day1_field.scored.coverage
+    if day1_field.scored.missing and coverage == 0.0:
+        return [f"{label}: missing or no finite values"]
+    if day1_field.scored.missing:
+        return [
+            f"{label}: {1.0 - coverage:.2%} non-finite values "
+            f"(tolerance {config.max_nonfinite_fraction:.2%})"
+        ]
+    if not day1_field.range_ok:
+        low, high = config.ranges[key]
+        return [
+            f"{label}: values outside the plausible range {low:g}..{high:g} "
+            f"{UNITS[day1_field.variable]} (wrong units?)"
+        ]
+    return []

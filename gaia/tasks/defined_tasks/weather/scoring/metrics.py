@@ -1,0 +1,199 @@
+"""Latitude-weighted verification metrics (WeatherBench-2 definitions).
+
+Every metric reduces over ``latitude`` and ``longitude`` only; any other dims (time,
+lead_hours, level) are kept. Spatial means are weighted by cell area
+(:func:`latitude_weights`, mean 1). Inputs must share their coordinates exactly (grids
+in different latitude order are aligned by the caller, see ``fields.py``); a NaN in an
+input makes the affected result NaN, since coverage is the caller's explicit decision.
+
+The reductions run in numpy on the underlying arrays: the weights are a 1-D latitude
+vector applied to per-row sums (``einsum``), so no weighted full-size copy is formed.
+:func:`field_statistics` computes every ERA5 metric of one 2-D field from one set of
+sums; the xarray functions and it share :func:`_row_dot`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+LAT = "latitude"
+LON = "longitude"
+
+
+def latitude_weights(latitude: xr.DataArray | np.ndarray) -> xr.DataArray:
+    """Cell-area weights, normalised to mean 1, for latitudes in degrees (either order).
+
+    Cell bounds are the midpoints between neighbouring rows and ±90° at the ends, so a
+    pole row gets a half cell; weight ∝ sin(upper bound) − sin(lower bound).
+    """
+    values = np.asarray(latitude, dtype=np.float64)
+    _check_latitudes(values)
+    order = np.argsort(values)
+    ascending = np.deg2rad(values[order])
+    bounds = np.concatenate([[-np.pi / 2], (ascending[:-1] + ascending[1:]) / 2, [np.pi / 2]])
+    areas = np.empty_like(values)
+    areas[order] = np.sin(bounds[1:]) - np.sin(bounds[:-1])
+    weights = areas / areas.mean()
+    coords = {LAT: latitude} if isinstance(latitude, xr.DataArray) else {LAT: values}
+    return xr.DataArray(weights, dims=(LAT,), coords=coords, name="latitude_weights")
+
+
+def _check_latitudes(values: np.ndarray) -> None:
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"latitude must be a non-empty 1-D array, got shape {values.shape}")
+    if not np.all(np.isfinite(values)) or np.any(np.abs(values) > 90.0):
+        raise ValueError("latitude values must be finite and within [-90, 90] degrees")
+    steps = np.diff(values)
+    if not (np.all(steps > 0) or np.all(steps < 0)):
+        raise ValueError("latitude must be strictly monotone (ascending or descending)")
+
+
+def _row_dot(a: np.ndarray, b: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted mean over the last two axes (lat, lon) of a*b, without forming a*b."""
+    rows = np.einsum("...ij,...ij->...i", a, b)
+    return rows @ weights / (a.shape[-2] * a.shape[-1])
+
+
+def _row_sum(a: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted mean over the last two axes (lat, lon) of a."""
+    return a.sum(axis=-1) @ weights / (a.shape[-2] * a.shape[-1])
+
+
+def _spatial(a: xr.DataArray, b: xr.DataArray | None = None) -> xr.DataArray:
+    """Weighted spatial mean of ``a`` (or of ``a*b``), keeping every other dim."""
+    for name in (LAT, LON):
+        if name not in a.dims:
+            raise ValueError(f"metric input needs dims latitude and longitude, got {a.dims}")
+    if b is not None:
+        a, b = xr.broadcast(a, b)
+    a = a.transpose(..., LAT, LON)
+    weights = latitude_weights(a[LAT]).to_numpy()
+    if b is None:
+        means = _row_sum(a.to_numpy(), weights)
+    else:
+        means = _row_dot(a.to_numpy(), b.transpose(*a.dims).to_numpy(), weights)
+    template = a.isel({LAT: 0, LON: 0}, drop=True)
+    return template.copy(data=np.asarray(means, dtype=np.float64))
+
+
+def _difference(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
+    with xr.set_options(arithmetic_join="exact", keep_attrs=False):
+        return a - b
+
+
+def rmse(forecast: xr.DataArray, truth: xr.DataArray) -> xr.DataArray:
+    """√(weighted mean of (forecast − truth)²)."""
+    error = _difference(forecast, truth)
+    return np.sqrt(_spatial(error, error))
+
+
+def bias(forecast: xr.DataArray, truth: xr.DataArray) -> xr.DataArray:
+    """Weighted mean of (forecast − truth)."""
+    return _spatial(_difference(forecast, truth))
+
+
+def mae(forecast: xr.DataArray, truth: xr.DataArray) -> xr.DataArray:
+    """Weighted mean of |forecast − truth|."""
+    return _spatial(abs(_difference(forecast, truth)))
+
+
+def acc(forecast: xr.DataArray, truth: xr.DataArray, climatology: xr.DataArray) -> xr.DataArray:
+    """Uncentred anomaly correlation ⟨F′T′⟩ / √(⟨F′²⟩⟨T′²⟩), F′ = F − C, T′ = T − C.
+
+    Where an anomaly is identically zero (e.g. the climatology scored as a forecast) the
+    ACC is defined as 0, the climatology's own score.
+    """
+    forecast_anomaly = _difference(forecast, climatology)
+    truth_anomaly = _difference(truth, climatology)
+    product = _spatial(forecast_anomaly, truth_anomaly)
+    variance = _spatial(forecast_anomaly, forecast_anomaly) * _spatial(truth_anomaly, truth_anomaly)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        correlation = product / np.sqrt(variance)
+    return correlation.where(variance != 0, 0.0)
+
+
+def skill(forecast: xr.DataArray, truth: xr.DataArray, reference: xr.DataArray) -> xr.DataArray:
+    """1 − RMSE(forecast)/RMSE(reference): 1 perfect, 0 as good as the reference."""
+    return 1.0 - rmse(forecast, truth) / rmse(reference, truth)
+
+
+def wind_vector_rmse(
+    u_forecast: xr.DataArray,
+    v_forecast: xr.DataArray,
+    u_truth: xr.DataArray,
+    v_truth: xr.DataArray,
+) -> xr.DataArray:
+    """√(weighted mean of (Δu² + Δv²)): RMSE of the wind vector error's length."""
+    du = _difference(u_forecast, u_truth)
+    dv = _difference(v_forecast, v_truth)
+    return np.sqrt(_spatial(du, du) + _spatial(dv, dv))
+
+
+@dataclass(frozen=True)
+class FieldStatistics:
+    """Weighted spatial means of one field, from which every ERA5 metric follows.
+
+    ``mse`` = ⟨(F−T)²⟩, ``mean_error`` = ⟨F−T⟩, ``forecast_anomaly_sq`` = ⟨F′²⟩,
+    ``truth_anomaly_sq`` = ⟨T′²⟩ (= MSE of the climatology), ``anomaly_product`` = ⟨F′T′⟩.
+    """
+
+    mse: float
+    mean_error: float
+    forecast_anomaly_sq: float
+    truth_anomaly_sq: float
+    anomaly_product: float
+
+    @property
+    def rmse(self) -> float:
+        return float(np.sqrt(self.mse))
+
+    @property
+    def bias(self) -> float:
+        return self.mean_error
+
+    @property
+    def acc(self) -> float:
+        variance = self.forecast_anomaly_sq * self.truth_anomaly_sq
+        return float(self.anomaly_product / np.sqrt(variance)) if variance > 0 else 0.0
+
+    @property
+    def climatology_rmse(self) -> float:
+        return float(np.sqrt(self.truth_anomaly_sq))
+
+    @property
+    def skill(self) -> float:
+        """1 − RMSE(forecast)/RMSE(climatology); 0 when both are 0 (nothing to score)."""
+        if self.truth_anomaly_sq > 0:
+            return 1.0 - self.rmse / self.climatology_rmse
+        return 0.0 if self.mse == 0 else -np.inf
+
+    def is_finite(self) -> bool:
+        return bool(np.isfinite([self.mse, self.mean_error, self.forecast_anomaly_sq,
+                                 self.truth_anomaly_sq, self.anomaly_product]).all())
+
+
+def field_statistics(
+    forecast: np.ndarray, truth: np.ndarray, climatology: np.ndarray, weights: np.ndarray
+) -> FieldStatistics:
+    """All sums for one (lat, lon) field in three passes and two full-size temporaries."""
+    if not forecast.shape == truth.shape == climatology.shape:
+        raise ValueError(
+            f"field shapes differ: forecast {forecast.shape}, truth {truth.shape}, "
+            f"climatology {climatology.shape}"
+        )
+    forecast_anomaly = np.subtract(forecast, climatology)
+    truth_anomaly = np.subtract(truth, climatology)
+    ff = _row_dot(forecast_anomaly, forecast_anomaly, weights)
+    tt = _row_dot(truth_anomaly, truth_anomaly, weights)
+    ft = _row_dot(forecast_anomaly, truth_anomaly, weights)
+    error = np.subtract(forecast, truth, out=forecast_anomaly)
+    return FieldStatistics(
+        mse=float(_row_dot(error, error, weights)),
+        mean_error=float(_row_sum(error, weights)),
+        forecast_anomaly_sq=float(ff),
+        truth_anomaly_sq=float(tt),
+        anomaly_product=float(ft),
+    )

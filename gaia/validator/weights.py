@@ -1,0 +1,105 @@
+"""Run scores → chain weights (pure functions; the caller queries and submits).
+
+1. Take the ``window`` latest fully scored live runs (hindcasts never count).
+2. For each currently registered hotkey: clip each run score to ≥ 0; a run without a
+   score for the hotkey, or initialised before the hotkey's current registration,
+   counts 0; average over the window.
+3. Raise to ``power`` and normalise to sum 1 (monotone: a higher average never gets a
+   lower weight).
+4. Map hotkeys to their current UIDs. Scores are keyed by hotkey and filtered by
+   registration time, so a previous holder of a UID (or an earlier registration of the
+   same hotkey) never passes its scores on; a hotkey not registered now gets nothing.
+
+SCORING.md has a worked example that tests/unit/weights reproduces.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+DEFAULT_WINDOW = 5
+DEFAULT_POWER = 2.0
+_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)")
+
+
+class NoPositiveScores(ValueError):
+    """Every registered hotkey averages 0: there is nothing to normalise."""
+
+
+@dataclass(frozen=True)
+class RunScores:
+    run_id: int
+    init_time: datetime
+    scores: Mapping[str, float]  # hotkey -> rolled-up score of that run
+
+
+@dataclass(frozen=True)
+class Registration:
+    hotkey: str
+    uid: int
+    registered_at: datetime  # start of the hotkey's current registration
+
+
+@dataclass(frozen=True)
+class WeightVector:
+    uids: tuple[int, ...]  # ascending
+    weights: tuple[float, ...]  # sum 1
+
+
+def average_scores(
+    runs: Iterable[RunScores], registrations: Iterable[Registration], window: int = DEFAULT_WINDOW
+) -> dict[str, float]:
+    """Mean clipped score per registered hotkey over the latest ``window`` runs."""
+    if window < 1:
+        raise ValueError(f"window must be at least 1, got {window}")
+    latest = sorted(runs, key=lambda run: run.init_time, reverse=True)[:window]
+    averages: dict[str, float] = {}
+    for registration in registrations:
+        total = sum(
+            max(run.scores.get(registration.hotkey, 0.0), 0.0)
+            for run in latest
+            if run.init_time >= registration.registered_at
+        )
+        averages[registration.hotkey] = total / window if latest else 0.0
+    return averages
+
+
+def to_weights(averages: Mapping[str, float], power: float = DEFAULT_POWER) -> dict[str, float]:
+    """s^power / Σ s^power; raises :class:`NoPositiveScores` when every score is 0."""
+    if power <= 0:
+        raise ValueError(f"power must be positive, got {power}")
+    raised = {hotkey: max(score, 0.0) ** power for hotkey, score in averages.items()}
+    total = sum(raised.values())
+    if total <= 0:
+        raise NoPositiveScores("no registered hotkey has a positive average score")
+    return {hotkey: value / total for hotkey, value in raised.items()}
+
+
+def compute_weights(
+    runs: Iterable[RunScores],
+    registrations: Iterable[Registration],
+    window: int = DEFAULT_WINDOW,
+    power: float = DEFAULT_POWER,
+) -> WeightVector:
+    """Weights by current UID from run scores (see module doc)."""
+    registered = list(registrations)
+    uids = {registration.hotkey: registration.uid for registration in registered}
+    if len(set(uids.values())) != len(registered):
+        raise ValueError("registrations must name each hotkey and each uid once")
+    weights = to_weights(average_scores(runs, registered, window), power)
+    pairs = sorted((uids[hotkey], weight) for hotkey, weight in weights.items())
+    return WeightVector(tuple(uid for uid, _ in pairs), tuple(weight for _, weight in pairs))
+
+
+def version_key(version: str) -> int:
+    """major·10000 + minor·100 + patch of ``"M.m.p[suffix]"``; minor and patch < 100."""
+    match = _VERSION.match(version)
+    if match is None:
+        raise ValueError(f"version {version!r} does not start with MAJOR.MINOR.PATCH")
+    major, minor, patch = (int(part) for part in match.groups())
+    if minor >= 100 or patch >= 100:
+        raise ValueError(f"version {version!r}: minor and patch must be below 100")
+    return major * 10_000 + minor * 100 + patch
