@@ -76,6 +76,8 @@ class MinerSettings(BaseModel):
     validator_allowlist: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(default=16_384, gt=0)
     rate_limit_per_minute: int = Field(default=600, gt=0)
+    # forecast file reads have their own budget: one forecast is ~2,800 files
+    file_rate_limit_per_minute: int = Field(default=12_000, gt=0)
     serve_axon: bool = False
     external_ip: str | None = None
 

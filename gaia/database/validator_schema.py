@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from gaia.tasks.defined_tasks.weather.scoring.records import ScoreKind
 from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus, RunMode, RunStatus
 
 NAMING_CONVENTION = {
@@ -46,12 +47,6 @@ class JobStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
-
-
-class ScoreKind(StrEnum):
-    DAY1 = "day1"
-    ERA5 = "era5"
-    ROLLUP = "rollup"
 
 
 def _enum(enum_cls: type[StrEnum], name: str) -> Enum:

@@ -2,7 +2,8 @@
 
 Order of checks: signature, receiver and freshness (401), replay against the nonce table
 shared by every worker of the miner (401), per-hotkey rate limit (429), validator standing
-(403). A refused request changes nothing but the nonce table.
+(403). A refused request changes nothing but the nonce table. API calls and forecast file
+reads are limited separately: reading one forecast takes thousands of file requests.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from bittensor import http_auth
 
@@ -58,6 +60,11 @@ class RateLimiter:
         return True
 
 
+class RateBucket(StrEnum):
+    API = "api"
+    FILES = "files"
+
+
 @dataclass(frozen=True)
 class SignedRequest:
     method: str
@@ -75,18 +82,19 @@ class Authenticator:
         own_hotkey: str,
         db: MinerDatabase,
         registry: ValidatorRegistry,
-        rate_limiter: RateLimiter,
+        api_limiter: RateLimiter,
+        file_limiter: RateLimiter,
         clock: Callable[[], datetime],
     ) -> None:
         self._own_hotkey = own_hotkey
         self._db = db
         self._registry = registry
-        self._rate_limiter = rate_limiter
+        self._limiters = {RateBucket.API: api_limiter, RateBucket.FILES: file_limiter}
         self._clock = clock
 
-    async def authenticate(self, request: SignedRequest) -> str:
+    async def authenticate(self, request: SignedRequest, bucket: RateBucket) -> str:
         caller = await self._verified_caller(request)
-        if not self._rate_limiter.admit(caller):
+        if not self._limiters[bucket].admit(caller):
             raise RateLimited(f"hotkey {caller} exceeded its request rate", headers={"Retry-After": "60"})
         refusal = self._registry.refusal(caller)
         if refusal is not None:

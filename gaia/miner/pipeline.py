@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -84,13 +85,17 @@ async def _infer_and_store(job: JobRecord, inputs: ForecastInputs, ctx: Pipeline
     started = time.monotonic()
     root = store_dir(ctx.store_root, job.job_id)
     await _in_pool(ctx, shutil.rmtree, root, True)
-    writer = ForecastStoreWriter(
-        root,
-        grid=inputs.grid,
-        init_time=job.gfs_init_time,
-        variables=inputs.variables,
-        levels=inputs.levels,
-        lead_hours=FORECAST_LEAD_HOURS,
+    writer = await _in_pool(
+        ctx,
+        partial(
+            ForecastStoreWriter,
+            root,
+            grid=inputs.grid,
+            init_time=job.gfs_init_time,
+            variables=inputs.variables,
+            levels=inputs.levels,
+            lead_hours=FORECAST_LEAD_HOURS,
+        ),
     )
     steps = ctx.model.forecast(inputs, FORECAST_LEAD_HOURS)
     done = 0

@@ -181,7 +181,8 @@ def test_wind_vector_rmse():
 
 # --- the numpy hot path agrees with the xarray functions ---------------------------------
 
-def test_field_statistics_match_the_metrics():
+@pytest.mark.parametrize("block_rows", [1, 2, 64])
+def test_field_statistics_match_the_metrics(block_rows):
     rng = np.random.default_rng(1)
     lat = np.linspace(-90.0, 90.0, 9)
     lon = np.arange(8) * 45.0
@@ -191,8 +192,27 @@ def test_field_statistics_match_the_metrics():
         for _ in range(3)
     )
     weights = latitude_weights(lat).values
-    stats = field_statistics(forecast.values, truth.values, clim.values, weights)
+    stats = field_statistics(forecast.values, truth.values, clim.values, weights, block_rows)
     assert stats.rmse == pytest.approx(float(rmse(forecast, truth)))
     assert stats.bias == pytest.approx(float(bias(forecast, truth)))
     assert stats.acc == pytest.approx(float(acc(forecast, truth, clim)))
     assert stats.skill == pytest.approx(float(skill(forecast, truth, clim)))
+
+
+def test_field_statistics_in_float32_keep_small_errors_of_large_values():
+    # z500-like: values ~5.5e4 m2 s-2, anomalies ~800, forecast errors ~20
+    rng = np.random.default_rng(2)
+    clim = 55_000.0 + rng.normal(0.0, 2_000.0, (181, 360))
+    truth = clim + rng.normal(0.0, 800.0, clim.shape)
+    forecast = truth + rng.normal(0.0, 20.0, clim.shape)
+    weights = latitude_weights(np.linspace(90.0, -90.0, 181)).values
+    exact = field_statistics(forecast, truth, clim, weights)
+    single = field_statistics(*(a.astype(np.float32) for a in (forecast, truth, clim)), weights)
+    assert single.rmse == pytest.approx(exact.rmse, rel=1e-4)
+    assert single.acc == pytest.approx(exact.acc, rel=1e-6)
+    assert single.skill == pytest.approx(exact.skill, rel=1e-5)
+
+
+def test_field_statistics_refuse_unlike_fields():
+    with pytest.raises(ValueError, match="forecast"):
+        field_statistics(np.zeros((3, 4)), np.zeros((3, 5)), np.zeros((3, 4)), np.ones(3))

@@ -18,13 +18,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from bittensor.signing import WalletLike, resolve_signer
 from bittensor.sp_core import CRYPTO_SR25519
 from bittensor.sp_core import verify as sr25519_verify
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
 from gaia.tasks.defined_tasks.weather.data.grid import Grid
-from gaia.tasks.defined_tasks.weather.variables import PROTOCOL_VERSION
 
 MANIFEST_FORMAT_VERSION = 1
 INIT_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"

@@ -141,6 +141,7 @@ class GfsSource:
         if fallback_base_url:
             self._bases.append(fallback_base_url.rstrip("/"))
         self._cache = MessageCache(Path(cache_dir))
+        self._inventories: dict[str, tuple[list[IdxEntry], str]] = {}  # published files never change
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._retries = max_retries
         self._backoff = backoff_s
@@ -215,6 +216,11 @@ class GfsSource:
     # -- internals ----------------------------------------------------------------------
     async def _inventory(self, cycle: datetime, lead: int) -> tuple[list[IdxEntry], str]:
         path = gfs_file_path(cycle, lead)
+        if path not in self._inventories:
+            self._inventories[path] = await self._read_inventory(path)
+        return self._inventories[path]
+
+    async def _read_inventory(self, path: str) -> tuple[list[IdxEntry], str]:
         errors: list[str] = []
         for base in self._bases:
             url = f"{base}/{path}"
@@ -244,18 +250,26 @@ class GfsSource:
             self._cache.put(cycle, lead, key, data)
         return list(decoded)
 
-    async def _download(self, url: str, picked: dict[FieldKey, IdxEntry]) -> dict[FieldKey, bytes]:
-        ranges = merge_ranges(picked.values())
+    async def fetch_messages(self, url: str, entries: Sequence[IdxEntry]) -> list[bytes]:
+        """The bytes of each inventory entry's message in ``url`` (merged range requests).
+
+        Sub-messages (``N.M``) return their whole shared message.
+        """
+        ranges = merge_ranges(entries)
         progress = _Progress(url.rsplit("/", 1)[-1], len(ranges))
         bodies = await asyncio.gather(*(self._get_range(url, r, progress) for r in ranges))
-        out: dict[FieldKey, bytes] = {}
-        for key, entry in picked.items():
+        out: list[bytes] = []
+        for entry in entries:
             rng, body = next((r, b) for r, b in zip(ranges, bodies, strict=True)
                              if r.start <= entry.offset and (r.end is None or entry.offset < r.end))
             start = entry.offset - rng.start
             end = len(body) if entry.end is None else entry.end - rng.start
-            out[key] = body[start:end]
+            out.append(body[start:end])
         return out
+
+    async def _download(self, url: str, picked: dict[FieldKey, IdxEntry]) -> dict[FieldKey, bytes]:
+        bodies = await self.fetch_messages(url, list(picked.values()))
+        return dict(zip(picked, bodies, strict=True))
 
     async def _get_range(self, url: str, rng: ByteRange, progress: _Progress) -> bytes:
         for attempt in range(self._retries + 1):

@@ -125,11 +125,11 @@ def parse_inventory(text: str) -> list[IdxEntry]:
     ]
 
 
-def expected_ftime(lead_hours: int) -> set[str]:
-    """FTIME strings of an instantaneous field at a lead (f000 says ``anl``)."""
+def expected_ftime(lead_hours: int) -> tuple[str, ...]:
+    """FTIME strings of an instantaneous field at a lead (f000 says ``anl``), usual first."""
     if lead_hours == 0:
-        return {"anl", "0 hour fcst"}
-    return {f"{lead_hours} hour fcst"}
+        return ("anl", "0 hour fcst")
+    return (f"{lead_hours} hour fcst",)
 
 
 def select_messages(
@@ -149,11 +149,11 @@ def select_messages(
     missing: list[str] = []
     for field in fields:
         code = grib_code(field)
-        entry = by_key.get((code.var, code.level))
-        if entry is None:
-            missing.append(f":{code.var}:{code.level}:{sorted(ftimes)[0]}:")
+        found = by_key.get((code.var, code.level))
+        if found is None:
+            missing.append(f":{code.var}:{code.level}:{ftimes[0]}:")
         else:
-            picked[field] = entry
+            picked[field] = found
     if missing:
         where = f" in {source}" if source else ""
         raise GfsMessageMissing(f"{len(missing)} message(s) missing{where}: {', '.join(missing)}")

@@ -100,7 +100,7 @@ def _grid_of(handle: int) -> tuple[Grid, np.ndarray]:
         di = -di
     lon = np.round(np.mod(lon0 + di * np.arange(ni), 360.0), 9)
     order = np.argsort(lon, kind="stable")
-    grid = Grid(latitudes=np.linspace(lat0, lat1, nj), longitudes=lon[order])
+    grid = Grid(latitudes=tuple(np.linspace(lat0, lat1, nj)), longitudes=tuple(lon[order]))
     return grid, order
 
 
@@ -191,8 +191,8 @@ def decode_file(path: Path) -> list[DecodedField]:
 class GribEncoder:
     """Writes canonical fields as NCEP-style GRIB2 messages on one grid.
 
-    One template handle per field is built once and cloned per message, so writing many
-    fields is cheap. ``packing`` is an ecCodes packingType (GFS uses
+    One handle per parameter is built once and reused for every message, so writing many
+    fields is cheap. Not thread-safe. ``packing`` is an ecCodes packingType (GFS uses
     ``grid_complex_spatial_differencing``).
     """
 
@@ -200,7 +200,7 @@ class GribEncoder:
         self._grid = grid
         self._packing = packing
         self._bits = bits_per_value
-        self._templates: dict[FieldKey, int] = {}
+        self._templates: dict[GribCode, int] = {}
 
     def close(self) -> None:
         for handle in self._templates.values():
@@ -221,10 +221,9 @@ class GribEncoder:
         ec.codes_set(handle, "jDirectionIncrementInDegrees", abs(grid.lat[1] - grid.lat[0]))
         ec.codes_set(handle, "jScansPositively", 0 if grid.descending else 1)
 
-    def _template(self, key: FieldKey) -> int:
-        if key in self._templates:
-            return self._templates[key]
-        code: GribCode = grib_code(key)
+    def _template(self, code: GribCode) -> int:
+        if code in self._templates:
+            return self._templates[code]
         handle = ec.codes_grib_new_from_samples("GRIB2")
         ec.codes_set(handle, "centre", "kwbc")
         ec.codes_set(handle, "typeOfProcessedData", 1)
@@ -240,23 +239,28 @@ class GribEncoder:
         ec.codes_set(handle, "stepUnits", 1)
         ec.codes_set(handle, "packingType", self._packing)
         ec.codes_set(handle, "bitsPerValue", self._bits)
-        self._templates[key] = handle
+        self._templates[code] = handle
         return handle
 
     def encode(self, key: FieldKey, values: np.ndarray, ref_time: datetime, lead: int) -> bytes:
         """One GRIB2 message; ``values`` canonical (z in m2 s-2, written as HGT gpm)."""
         data = np.asarray(values, dtype=np.float64)
-        if data.shape != self._grid.shape:
-            raise ValueError(f"{key}: values {data.shape} do not fit grid {self._grid.shape}")
         if key[0] == "z":
             data = data / STANDARD_GRAVITY
-        handle = ec.codes_clone(self._template(key))
-        try:
-            ec.codes_set(handle, "dataDate", int(ref_time.strftime("%Y%m%d")))
-            ec.codes_set(handle, "dataTime", ref_time.hour * 100)
-            ec.codes_set(handle, "typeOfProcessedData", 0 if lead == 0 else 1)
-            ec.codes_set(handle, "forecastTime", lead)
-            ec.codes_set_values(handle, data.ravel())
-            return bytes(ec.codes_get_message(handle))
-        finally:
-            ec.codes_release(handle)
+        return self.encode_code(grib_code(key), data, ref_time, lead)
+
+    def encode_code(
+        self, code: GribCode, values: np.ndarray, ref_time: datetime, lead: int
+    ) -> bytes:
+        """One GRIB2 message of any NCEP parameter, ``values`` in GRIB units."""
+        data = np.asarray(values, dtype=np.float64)
+        if data.shape != self._grid.shape:
+            raise ValueError(f"{code.var}:{code.level}: values {data.shape} do not fit "
+                             f"grid {self._grid.shape}")
+        handle = self._template(code)  # reused: every per-message key is set each time
+        ec.codes_set(handle, "dataDate", int(ref_time.strftime("%Y%m%d")))
+        ec.codes_set(handle, "dataTime", ref_time.hour * 100)
+        ec.codes_set(handle, "typeOfProcessedData", 0 if lead == 0 else 1)
+        ec.codes_set(handle, "forecastTime", lead)
+        ec.codes_set_values(handle, data.ravel())
+        return bytes(ec.codes_get_message(handle))

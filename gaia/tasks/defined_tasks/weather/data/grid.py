@@ -36,7 +36,10 @@ def _spacing(values: np.ndarray, axis: str) -> float:
 
 @dataclass(frozen=True)
 class Grid:
-    """A regular lat/lon grid; longitudes ascending in [0, 360), latitudes monotonic."""
+    """A regular lat/lon grid; longitudes ascending in [0, 360), latitudes monotonic.
+
+    The constructor also accepts numpy arrays (stored as float64 tuples).
+    """
 
     latitudes: tuple[float, ...]
     longitudes: tuple[float, ...]
@@ -91,7 +94,7 @@ class Grid:
             raise GridMismatch(f"{deg} degrees does not divide the globe evenly")
         lat = np.linspace(90.0, -90.0, n_lat)
         lon = np.arange(n_lon, dtype=np.float64) * deg
-        return cls(latitudes=lat if descending else lat[::-1], longitudes=lon)
+        return cls(latitudes=_as_tuple(lat if descending else lat[::-1]), longitudes=_as_tuple(lon))
 
     @classmethod
     def from_dataset(cls, ds: xr.Dataset | xr.DataArray) -> Grid:
@@ -100,7 +103,7 @@ class Grid:
             if name not in ds.coords:
                 raise GridMismatch(f"dataset has no {name!r} coordinate")
         lon = np.asarray(ds["longitude"].values, dtype=np.float64)
-        return cls(latitudes=ds["latitude"].values, longitudes=np.mod(lon, 360.0))
+        return cls(latitudes=_as_tuple(ds["latitude"].values), longitudes=_as_tuple(np.mod(lon, 360)))
 
     def to_dict(self) -> dict[str, object]:
         """A compact JSON-able description (first/last/count per axis)."""
@@ -113,7 +116,7 @@ class Grid:
 
 def _first_difference(a: np.ndarray, b: np.ndarray) -> str:
     index = int(np.argmax(np.abs(a - b) > GRID_TOLERANCE_DEG))
-    return f"index {index}: {a[index]!r} vs {b[index]!r}"
+    return f"index {index}: {float(a[index])!r} vs {float(b[index])!r}"
 
 
 def _check_longitudes(forecast: Grid, truth: Grid) -> None:

@@ -80,27 +80,30 @@ class NoisyPersistence:
 
 
 class _SpectralField:
-    """One variable's zonal spectrum at T0 and its per-step growth factor per mode."""
+    """One variable's zonal spectrum, advanced in place by each mode's per-step factor."""
 
     def __init__(self, previous: np.ndarray, now: np.ndarray, decay_per_step: np.ndarray):
         self.n_lon = now.shape[-1]
         self.zonal_mean = now.mean(axis=-1, keepdims=True, dtype=np.float64).astype(np.float32)
-        spectrum_now = np.fft.rfft(now - self.zonal_mean, axis=-1)
-        spectrum_prev = np.fft.rfft(previous - previous.mean(axis=-1, keepdims=True), axis=-1)
-        phase = np.angle(spectrum_now * np.conj(spectrum_prev)).astype(np.float32)
-        self.log_step = (1j * phase - decay_per_step).astype(np.complex64)
-        self.spectrum = spectrum_now.astype(np.complex64)
+        self.spectrum = np.fft.rfft(now - self.zonal_mean, axis=-1)
+        previous_spectrum = np.fft.rfft(previous - previous.mean(axis=-1, keepdims=True), axis=-1)
+        phase = np.angle(self.spectrum * np.conj(previous_spectrum))
+        del previous_spectrum
+        damping = np.exp(-decay_per_step)
+        self.step_factor = np.empty(phase.shape, dtype=np.complex64)
+        self.step_factor.real = np.cos(phase) * damping
+        self.step_factor.imag = np.sin(phase) * damping
         self.lead = 0
-        self._factors: dict[int, np.ndarray] = {}
 
     def advance_to(self, lead_hours: int) -> np.ndarray:
         """The field at ``lead_hours`` (leads must come in increasing order)."""
-        delta = lead_hours - self.lead
-        if delta < 0:
+        steps = (lead_hours - self.lead) / LEAD_STEP_HOURS
+        if steps < 0:
             raise ValueError(f"leads must increase: {lead_hours} h after {self.lead} h")
-        if delta not in self._factors:
-            self._factors[delta] = np.exp(self.log_step * np.float32(delta / LEAD_STEP_HOURS))
-        self.spectrum *= self._factors[delta]
+        if steps == 1:
+            self.spectrum *= self.step_factor
+        else:
+            self.spectrum *= self.step_factor ** np.float32(steps)
         self.lead = lead_hours
         field = np.fft.irfft(self.spectrum, n=self.n_lon, axis=-1)
         field += self.zonal_mean

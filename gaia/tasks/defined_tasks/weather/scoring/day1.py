@@ -23,8 +23,8 @@ from gaia.tasks.defined_tasks.weather.scoring.coverage import (
 )
 from gaia.tasks.defined_tasks.weather.scoring.fields import (
     LEAD_DIM,
+    FieldTable,
     align_grid,
-    field_array,
 )
 from gaia.tasks.defined_tasks.weather.scoring.metrics import LAT, latitude_weights
 from gaia.tasks.defined_tasks.weather.scoring.records import (
@@ -74,6 +74,7 @@ class Day1Field:
     level: int | None
     lead_hours: int
     scored: ScoredField  # statistics against the GFS reference
+    value_range: tuple[float, float] | None  # finite min and max; None when none
     range_ok: bool
 
     @property
@@ -145,8 +146,8 @@ def score_day1(
     weights = latitude_weights(reference[LAT]).to_numpy()
     scored: list[Day1Field] = []
     for lead in config.lead_hours:
-        reference_lead = _lead(reference, lead, "reference")
-        climatology_lead = _lead(climatology, lead, "climatology")
+        reference_lead = FieldTable(_lead(reference, lead, "reference"))
+        climatology_lead = FieldTable(_lead(climatology, lead, "climatology"))
         forecast_lead = _forecast_lead(forecast, lead)
         for variable, level in config.fields:
             scored.append(_score_one(
@@ -164,18 +165,18 @@ def _lead(dataset: xr.Dataset, lead: int, name: str) -> xr.Dataset:
     return dataset.sel({LEAD_DIM: lead})
 
 
-def _forecast_lead(forecast: xr.Dataset, lead: int) -> xr.Dataset | None:
+def _forecast_lead(forecast: xr.Dataset, lead: int) -> FieldTable | None:
     if LEAD_DIM not in forecast.dims:
         raise ValueError(f"forecast needs a {LEAD_DIM!r} dim; dims {dict(forecast.sizes)}")
     if lead not in forecast[LEAD_DIM].to_numpy():
         return None
-    return forecast.sel({LEAD_DIM: lead})
+    return FieldTable(forecast.sel({LEAD_DIM: lead}))
 
 
 def _score_one(
-    forecast: xr.Dataset | None,
-    reference: xr.Dataset,
-    climatology: xr.Dataset,
+    forecast: FieldTable | None,
+    reference: FieldTable,
+    climatology: FieldTable,
     key: FieldKey,
     lead: int,
     weights: np.ndarray,
@@ -183,21 +184,25 @@ def _score_one(
 ) -> Day1Field:
     variable, level = key
     label = f"{field_label(variable, level)} at lead {lead} h"
-    truth = field_array(reference, variable, level)
-    clim = field_array(climatology, variable, level)
+    truth = reference.get(variable, level)
+    clim = climatology.get(variable, level)
     if truth is None or clim is None:
         raise ReferenceDataError(f"reference or climatology lacks {label}")
-    values = None if forecast is None else field_array(forecast, variable, level)
+    values = None if forecast is None else forecast.get(variable, level)
+    if values is not None and values.shape != truth.shape:
+        values = None  # a field of the wrong shape is not a forecast of this field
     scored = score_field(values, truth, clim, weights, config.max_nonfinite_fraction, label)
-    range_ok = values is not None and _in_range(values, config.ranges.get(key))
-    return Day1Field(variable, level, lead, scored, range_ok)
+    value_range = None if values is None else _finite_range(values)
+    bounds = config.ranges.get(key)
+    range_ok = value_range is not None and (
+        bounds is None or bounds[0] <= value_range[0] and value_range[1] <= bounds[1]
+    )
+    return Day1Field(variable, level, lead, scored, value_range, range_ok)
 
 
-def _in_range(values: np.ndarray, bounds: tuple[float, float] | None) -> bool:
+def _finite_range(values: np.ndarray) -> tuple[float, float] | None:
     finite = values[np.isfinite(values)]
-    if bounds is None or finite.size == 0:
-        return finite.size > 0
-    return bool(bounds[0] <= finite.min() and finite.max() <= bounds[1])
+    return (float(finite.min()), float(finite.max())) if finite.size else None
 
 
 def _verdict(fields: tuple[Day1Field, ...], config: Day1Config) -> Day1Result:
@@ -228,10 +233,11 @@ def _field_reasons(day1_field: Day1Field, config: Day1Config) -> list[str]:
             f"{label}: {1.0 - coverage:.2%} non-finite values "
             f"(tolerance {config.max_nonfinite_fraction:.2%})"
         ]
-    if not day1_field.range_ok:
+    if not day1_field.range_ok and day1_field.value_range is not None:
         low, high = config.ranges[key]
+        found_low, found_high = day1_field.value_range
         return [
-            f"{label}: values outside the plausible range {low:g}..{high:g} "
-            f"{UNITS[day1_field.variable]} (wrong units?)"
+            f"{label}: values {found_low:.6g}..{found_high:.6g} outside the plausible range "
+            f"{low:g}..{high:g} {UNITS[day1_field.variable]} (wrong units?)"
         ]
     return []

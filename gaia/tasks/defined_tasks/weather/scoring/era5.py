@@ -25,9 +25,9 @@ from gaia.tasks.defined_tasks.weather.scoring.coverage import (
 )
 from gaia.tasks.defined_tasks.weather.scoring.fields import (
     LEAD_DIM,
+    FieldTable,
     GridMismatch,
     align_grid,
-    field_array,
     squeeze_singletons,
 )
 from gaia.tasks.defined_tasks.weather.scoring.metrics import LAT, latitude_weights
@@ -165,14 +165,16 @@ def _score_lead(
     config: Era5Config,
 ) -> list[Era5Field]:
     weights = latitude_weights(truth[LAT]).to_numpy()
+    truth_fields, clim_fields = FieldTable(truth), FieldTable(climatology)
+    forecast_fields = None if forecast is None else FieldTable(forecast)
     scored = []
     for variable, level in config.fields:
         label = f"{field_label(variable, level)} at lead {lead} h"
-        truth_values = field_array(truth, variable, level)
-        clim_values = field_array(climatology, variable, level)
+        truth_values = truth_fields.get(variable, level)
+        clim_values = clim_fields.get(variable, level)
         if truth_values is None or clim_values is None:
             raise ReferenceDataError(f"truth or climatology lacks {label}")
-        values = None if forecast is None else field_array(forecast, variable, level)
+        values = None if forecast_fields is None else forecast_fields.get(variable, level)
         if values is not None and values.shape != truth_values.shape:
             values = None  # a field of the wrong shape is not a forecast of this field
         result = score_field(
@@ -180,4 +182,3 @@ def _score_lead(
         )
         scored.append(Era5Field(variable, level, lead, result))
     return scored
-

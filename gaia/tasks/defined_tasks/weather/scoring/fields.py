@@ -8,7 +8,10 @@ order with a reversed view; any other grid difference is a :class:`GridMismatch`
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from gaia.tasks.defined_tasks.weather.scoring.metrics import LAT, LON
@@ -28,12 +31,18 @@ def align_grid(dataset: xr.Dataset, target: xr.Dataset, name: str) -> xr.Dataset
             raise GridMismatch(f"{name} has no {dim} coordinate")
     lat = dataset[LAT].to_numpy()
     target_lat = target[LAT].to_numpy()
-    if lat.size > 1 and target_lat.size > 1 and (lat[1] - lat[0]) * (target_lat[1] - target_lat[0]) < 0:
+    if _opposite_order(lat, target_lat):
         dataset = dataset.isel({LAT: slice(None, None, -1)})
         lat = lat[::-1]
     _require_same(lat, target_lat, f"{name} latitude")
     _require_same(dataset[LON].to_numpy(), target[LON].to_numpy(), f"{name} longitude")
     return dataset.assign_coords({LAT: target[LAT], LON: target[LON]})
+
+
+def _opposite_order(lat: np.ndarray, target_lat: np.ndarray) -> bool:
+    if lat.size < 2 or target_lat.size < 2:
+        return False
+    return bool((lat[1] - lat[0]) * (target_lat[1] - target_lat[0]) < 0)
 
 
 def _require_same(values: np.ndarray, expected: np.ndarray, what: str) -> None:
@@ -43,21 +52,41 @@ def _require_same(values: np.ndarray, expected: np.ndarray, what: str) -> None:
         raise GridMismatch(f"{what} values differ from the reference grid")
 
 
-def field_array(dataset: xr.Dataset, variable: str, level: int | None) -> np.ndarray | None:
-    """The (…, latitude, longitude) array of one field, or None when it is absent."""
-    if variable not in dataset.data_vars:
-        return None
-    data = dataset[variable]
-    if level is not None:
-        if "level" not in data.dims:
-            raise ValueError(f"variable {variable!r} has no level dim; dims {data.dims}")
-        matches = np.flatnonzero(data["level"].to_numpy() == level)
-        if matches.size == 0:
+class FieldTable:
+    """numpy views of a dataset's fields by (variable, level), each variable read once.
+
+    ``get`` returns the (…, latitude, longitude) array of one field, or None when the
+    variable or level is absent. Views, not copies: the dataset's memory is shared.
+    """
+
+    def __init__(self, dataset: xr.Dataset) -> None:
+        self._dataset = dataset
+        self._cache: dict[str, tuple[np.ndarray, np.ndarray | None] | None] = {}
+
+    def get(self, variable: str, level: int | None) -> np.ndarray | None:
+        if variable not in self._cache:
+            self._cache[variable] = self._read(variable)
+        entry = self._cache[variable]
+        if entry is None:
             return None
-        data = data.isel(level=int(matches[0]))
-    elif "level" in data.dims:
-        raise ValueError(f"surface variable {variable!r} has a level dim")
-    return data.transpose(..., LAT, LON).to_numpy()
+        values, levels = entry
+        if level is None:
+            if levels is not None:
+                raise ValueError(f"variable {variable!r} has a level dim; give a level")
+            return values
+        if levels is None:
+            raise ValueError(f"surface variable {variable!r} has no level {level}")
+        matches = np.flatnonzero(levels == level)
+        return values[..., int(matches[0]), :, :] if matches.size else None
+
+    def _read(self, variable: str) -> tuple[np.ndarray, np.ndarray | None] | None:
+        if variable not in self._dataset.data_vars:
+            return None
+        data = self._dataset[variable]
+        if "level" in data.dims:
+            values = data.transpose(..., "level", LAT, LON).to_numpy()
+            return values, data["level"].to_numpy()
+        return data.transpose(..., LAT, LON).to_numpy(), None
 
 
 def squeeze_singletons(dataset: xr.Dataset) -> xr.Dataset:
@@ -66,9 +95,12 @@ def squeeze_singletons(dataset: xr.Dataset) -> xr.Dataset:
     return dataset.isel({dim: 0 for dim in dims}) if dims else dataset
 
 
-def with_lead_hours(dataset: xr.Dataset, init_time: np.datetime64) -> xr.Dataset:
+def with_lead_hours(dataset: xr.Dataset, init_time: datetime | np.datetime64) -> xr.Dataset:
     """Replace a valid-time ``time`` dim by ``lead_hours`` (int hours since ``init_time``)."""
-    leads = (dataset["time"].to_numpy() - np.datetime64(init_time, "ns")) / np.timedelta64(1, "h")
+    init = pd.Timestamp(init_time)
+    if init.tzinfo is not None:
+        init = init.tz_convert("UTC").tz_localize(None)
+    leads = (dataset["time"].to_numpy() - init.to_datetime64()) / np.timedelta64(1, "h")
     if not np.allclose(leads, np.round(leads)):
         raise ValueError("valid times are not whole hours after the init time")
     return dataset.assign_coords(time=leads.round().astype(int)).rename(time=LEAD_DIM)

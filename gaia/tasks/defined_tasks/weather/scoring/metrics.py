@@ -21,6 +21,7 @@ import xarray as xr
 
 LAT = "latitude"
 LON = "longitude"
+BLOCK_ROWS = 64  # rows per cache-sized block in field_statistics
 
 
 def latitude_weights(latitude: xr.DataArray | np.ndarray) -> xr.DataArray:
@@ -87,7 +88,7 @@ def _difference(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
 def rmse(forecast: xr.DataArray, truth: xr.DataArray) -> xr.DataArray:
     """√(weighted mean of (forecast − truth)²)."""
     error = _difference(forecast, truth)
-    return np.sqrt(_spatial(error, error))
+    return _spatial(error, error) ** 0.5
 
 
 def bias(forecast: xr.DataArray, truth: xr.DataArray) -> xr.DataArray:
@@ -129,7 +130,7 @@ def wind_vector_rmse(
     """√(weighted mean of (Δu² + Δv²)): RMSE of the wind vector error's length."""
     du = _difference(u_forecast, u_truth)
     dv = _difference(v_forecast, v_truth)
-    return np.sqrt(_spatial(du, du) + _spatial(dv, dv))
+    return (_spatial(du, du) + _spatial(dv, dv)) ** 0.5
 
 
 @dataclass(frozen=True)
@@ -176,24 +177,41 @@ class FieldStatistics:
 
 
 def field_statistics(
-    forecast: np.ndarray, truth: np.ndarray, climatology: np.ndarray, weights: np.ndarray
+    forecast: np.ndarray,
+    truth: np.ndarray,
+    climatology: np.ndarray,
+    weights: np.ndarray,
+    block_rows: int = BLOCK_ROWS,
 ) -> FieldStatistics:
-    """All sums for one (lat, lon) field in three passes and two full-size temporaries."""
-    if not forecast.shape == truth.shape == climatology.shape:
+    """All sums for one (lat, lon) field, reading each input once.
+
+    Rows are processed in blocks small enough for the CPU cache, so the two anomaly
+    buffers (``block_rows`` x nlon each) are the only temporaries and memory traffic is
+    one read of the three inputs.
+    """
+    if not forecast.shape == truth.shape == climatology.shape or forecast.ndim != 2:
         raise ValueError(
-            f"field shapes differ: forecast {forecast.shape}, truth {truth.shape}, "
+            f"fields must be 2-D and alike: forecast {forecast.shape}, truth {truth.shape}, "
             f"climatology {climatology.shape}"
         )
-    forecast_anomaly = np.subtract(forecast, climatology)
-    truth_anomaly = np.subtract(truth, climatology)
-    ff = _row_dot(forecast_anomaly, forecast_anomaly, weights)
-    tt = _row_dot(truth_anomaly, truth_anomaly, weights)
-    ft = _row_dot(forecast_anomaly, truth_anomaly, weights)
-    error = np.subtract(forecast, truth, out=forecast_anomaly)
-    return FieldStatistics(
-        mse=float(_row_dot(error, error, weights)),
-        mean_error=float(_row_sum(error, weights)),
-        forecast_anomaly_sq=float(ff),
-        truth_anomaly_sq=float(tt),
-        anomaly_product=float(ft),
-    )
+    nlat, nlon = forecast.shape
+    dtype = np.result_type(forecast, truth, climatology, np.float32)
+    first, second = np.empty((2, min(block_rows, nlat), nlon), dtype=dtype)
+    products = np.empty((5, min(block_rows, nlat)))  # per row: ee, e, ff, tt, ft
+    ones = np.ones(nlon, dtype=dtype)
+    sums = np.zeros(5)
+    for start in range(0, nlat, block_rows):
+        rows = slice(start, min(start + block_rows, nlat))
+        size = rows.stop - start
+        row_products = products[:, :size]
+        forecast_anomaly = np.subtract(forecast[rows], climatology[rows], out=first[:size])
+        truth_anomaly = np.subtract(truth[rows], climatology[rows], out=second[:size])
+        np.vecdot(forecast_anomaly, forecast_anomaly, out=row_products[2])
+        np.vecdot(truth_anomaly, truth_anomaly, out=row_products[3])
+        np.vecdot(forecast_anomaly, truth_anomaly, out=row_products[4])
+        error = np.subtract(forecast[rows], truth[rows], out=first[:size])
+        np.vecdot(error, error, out=row_products[0])
+        np.matmul(error, ones, out=row_products[1])
+        sums += row_products @ weights[rows]
+    sums /= nlat * nlon
+    return FieldStatistics(*(float(value) for value in sums))

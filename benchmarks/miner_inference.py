@@ -1,0 +1,116 @@
+"""Benchmark: one full forecast (40 leads) per built-in model, written to a signed store.
+
+Each (grid, model) runs in a fresh child process so that its peak RSS is its own.
+Inputs are synthetic (built before the clock starts); the timed part is the model's
+rollout, the zarr writes (compression), hashing, signing and the final rename.
+
+    .venv/bin/python benchmarks/miner_inference.py                 # 1 deg and 0.25 deg
+    .venv/bin/python benchmarks/miner_inference.py --grids 1.0 --models persistence
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from gaia.tasks.defined_tasks.weather.data.grid import Grid  # noqa: E402
+from gaia.tasks.defined_tasks.weather.forecast_store import ForecastStoreWriter  # noqa: E402
+from gaia.tasks.defined_tasks.weather.inference import (  # noqa: E402
+    MODELS,
+    ForecastInputs,
+    get_model,
+)
+from gaia.tasks.defined_tasks.weather.inference.synthetic import synthetic_state  # noqa: E402
+from gaia.tasks.defined_tasks.weather.variables import FORECAST_LEAD_HOURS  # noqa: E402
+
+INIT_TIME = np.datetime64("2026-11-20T12:00", "ns")
+
+
+def _rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _current_rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def run_one(deg: float, model_name: str, n_leads: int, workdir: Path) -> dict[str, object]:
+    """Build inputs, then time rollout + store + manifest for one model (in this process)."""
+    from bittensor.sp_core import Keypair
+
+    grid = Grid.regular(deg)
+    inputs = ForecastInputs.from_dataset(
+        synthetic_state(grid, [INIT_TIME - np.timedelta64(6, "h"), INIT_TIME])
+    )
+    keypair = Keypair.create_from_mnemonic(Keypair.generate_mnemonic())
+    leads = FORECAST_LEAD_HOURS[:n_leads]
+    root = workdir / f"{model_name}-{deg}"
+    baseline = _current_rss_mib()
+    start = time.perf_counter()
+    writer = ForecastStoreWriter(root, grid=grid, init_time=INIT_TIME, variables=inputs.variables,
+                                 levels=inputs.levels, lead_hours=leads)
+    model_s = 0.0
+    rollout = get_model(model_name).forecast(inputs, leads)
+    while True:
+        tick = time.perf_counter()
+        item = next(rollout, None)
+        model_s += time.perf_counter() - tick
+        if item is None:
+            break
+        writer.write_lead(*item)
+    signed = writer.finalize("bench", keypair)
+    wall = time.perf_counter() - start
+    size = sum(entry.size for entry in signed.manifest.files.values())
+    shutil.rmtree(root)
+    return {
+        "grid_deg": deg, "model": model_name, "leads": len(leads), "wall_s": round(wall, 2),
+        "model_s": round(model_s, 2), "store_s": round(wall - model_s, 2),
+        "peak_rss_mib": round(_rss_mib()), "rss_before_mib": round(baseline),
+        "files": len(signed.manifest.files), "store_mib": round(size / 2**20),
+        "raw_mib": round(len(leads) * 69 * 4 * grid.shape[0] * grid.shape[1] / 2**20),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grids", type=float, nargs="+", default=[1.0, 0.25])
+    parser.add_argument("--models", nargs="+", default=sorted(MODELS))
+    parser.add_argument("--leads", type=int, default=40)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(json.dumps(run_one(args.grids[0], args.models[0], args.leads, Path(tmp))))
+        return
+    print("| grid | model | leads | wall s | model s | store s | peak RSS MiB | RSS before MiB "
+          "| files | store MiB | raw MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for deg in args.grids:
+        for name in args.models:
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", "--grids", str(deg), "--models", name,
+                 "--leads", str(args.leads)], check=True, capture_output=True, text=True,
+            ).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            print(f"| {r['grid_deg']}° | {r['model']} | {r['leads']} | {r['wall_s']} | "
+                  f"{r['model_s']} | {r['store_s']} | {r['peak_rss_mib']} | {r['rss_before_mib']} "
+                  f"| {r['files']} | {r['store_mib']} | {r['raw_mib']} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

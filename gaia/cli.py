@@ -1,0 +1,85 @@
+"""Command-line flags in bittensor's style, mapped onto :class:`gaia.config.Settings`.
+
+Each flag names the dotted setting it overrides; its help shows the value in force (from the
+environment, ``.env`` or the default), and a flag left out changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gaia.config import Settings, apply_overrides
+
+
+@dataclass(frozen=True)
+class Flag:
+    name: str
+    setting: str
+    help: str
+    type: Any = str
+    extra: tuple[tuple[str, Any], ...] = ()
+
+
+WALLET_AND_CHAIN_FLAGS: tuple[Flag, ...] = (
+    Flag("--wallet.name", "wallet.name", "wallet (coldkey) name"),
+    Flag("--wallet.hotkey", "wallet.hotkey", "hotkey name inside the wallet"),
+    Flag("--wallet.path", "wallet.path", "directory holding the wallets", Path),
+    Flag("--subtensor.network", "chain.network", "bittensor network (finney, test, ws://...)"),
+    Flag("--netuid", "chain.netuid", "subnet uid", int),
+    Flag("--chain", "chain.kind", "where the metagraph comes from",
+         extra=(("choices", ["bittensor", "static"]),)),
+    Flag("--chain.static-path", "chain.static_path", "neurons JSON file for --chain static", Path),
+    Flag("--metagraph-refresh-s", "chain.metagraph_refresh_s", "seconds between metagraph reads",
+         float),
+)
+
+GFS_FLAGS: tuple[Flag, ...] = (
+    Flag("--gfs.base-url", "data.gfs_base_url", "GFS archive base URL"),
+    Flag("--gfs.fallback-url", "data.gfs_fallback_url",
+         "second GFS base URL tried on failure ('' for none)"),
+    Flag("--data.cache-dir", "data.cache_dir", "cache of downloaded GFS messages", Path),
+    Flag("--data.download-concurrency", "data.download_concurrency",
+         "parallel GFS range requests", int),
+    Flag("--data.http-timeout-s", "data.http_timeout_s", "timeout of one GFS request", float),
+)
+
+LOG_FLAGS: tuple[Flag, ...] = (
+    Flag("--log-level", "log_level", "logging level",
+         extra=(("choices", ["DEBUG", "INFO", "WARNING", "ERROR"]),)),
+)
+
+
+def current_value(settings: Settings, dotted: str) -> Any:
+    value: Any = settings
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def add_flags(parser: argparse.ArgumentParser, flags: Iterable[Flag], defaults: Settings) -> None:
+    for flag in flags:
+        help_text = f"{flag.help} (now: {current_value(defaults, flag.setting)})"
+        options: dict[str, Any] = {"dest": flag.setting, "help": help_text, "default": None}
+        options.update(flag.extra)
+        if options.get("action") != "store_const" and "choices" not in options:
+            options["metavar"] = flag.setting.rsplit(".", 1)[-1].upper()
+        if options.get("action") not in ("store_const", "append"):
+            options["type"] = flag.type
+        parser.add_argument(flag.name, **options)
+
+
+def settings_from(args: argparse.Namespace, flags: Sequence[Flag], base: Settings) -> Settings:
+    overrides = {flag.setting: getattr(args, flag.setting, None) for flag in flags}
+    return apply_overrides(base, overrides)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet = max(logging.WARNING, logging.getLevelName(level))
+    for noisy in ("httpx", "httpcore", "asyncio"):
+        logging.getLogger(noisy).setLevel(quiet)

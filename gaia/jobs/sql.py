@@ -1,0 +1,192 @@
+"""Every SQL statement of the job queue, by name.
+
+Statements run through SQLAlchemy (the caller's transaction, inspection, give-up) use
+``:name`` parameters; the worker's hot path (claim, finish, heartbeat, release) runs on raw
+asyncpg connections and uses ``$n`` parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sqlalchemy import DateTime, TextClause, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.types import Double, Integer, Text
+
+CHANNEL: Final = "gaia_jobs"
+"""NOTIFY channel: a job became ready to run now."""
+
+_LIVE = "status IN ('queued', 'running')"
+_CONFLICT = f"ON CONFLICT (singleton_key) WHERE {_LIVE} DO NOTHING"
+_NOTIFY_IF_DUE = f"CASE WHEN run_at <= now() THEN pg_notify('{CHANNEL}', '') END"
+
+ENQUEUE: Final[TextClause] = text(
+    f"""
+    WITH inserted AS (
+        INSERT INTO validator_jobs (job_type, payload, singleton_key, run_at, max_attempts, timeout_s)
+        VALUES (:job_type, :payload, :singleton_key, COALESCE(:run_at, now()),
+                :max_attempts, :timeout_s)
+        {_CONFLICT}
+        RETURNING id, run_at
+    )
+    SELECT id, {_NOTIFY_IF_DUE} FROM inserted
+    """
+).bindparams(
+    bindparam("payload", type_=JSONB),
+    bindparam("run_at", type_=DateTime(timezone=True)),
+)
+
+ENQUEUE_MANY: Final[TextClause] = text(
+    f"""
+    WITH inserted AS (
+        INSERT INTO validator_jobs (job_type, payload, singleton_key, run_at, max_attempts, timeout_s)
+        SELECT u.job_type, u.payload::jsonb, u.singleton_key, COALESCE(:run_at, now()),
+               u.max_attempts, u.timeout_s
+        FROM unnest(:job_types, :payloads, :singleton_keys, :max_attempts, :timeouts)
+             AS u(job_type, payload, singleton_key, max_attempts, timeout_s)
+        {_CONFLICT}
+        RETURNING id, run_at
+    )
+    SELECT id, {_NOTIFY_IF_DUE} FROM inserted ORDER BY id
+    """
+).bindparams(
+    bindparam("run_at", type_=DateTime(timezone=True)),
+    bindparam("job_types", type_=ARRAY(Text)),
+    bindparam("payloads", type_=ARRAY(Text)),
+    bindparam("singleton_keys", type_=ARRAY(Text)),
+    bindparam("max_attempts", type_=ARRAY(Integer)),
+    bindparam("timeouts", type_=ARRAY(Double)),
+)
+
+# --- worker hot path (asyncpg) -------------------------------------------------------------
+
+CLAIM: Final = """
+    WITH picked AS (
+        SELECT id FROM validator_jobs
+        WHERE status = 'queued' AND run_at <= now() AND job_type = ANY($4::text[])
+        ORDER BY run_at, id
+        LIMIT $1
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE validator_jobs AS j
+    SET status = 'running', attempts = j.attempts + 1, locked_by = $2,
+        lease_until = now() + make_interval(secs => $3), updated_at = now()
+    FROM picked WHERE j.id = picked.id
+    RETURNING j.id, j.job_type, j.payload::text, j.attempts, j.max_attempts, j.timeout_s
+"""
+"""$1 how many, $2 worker id, $3 lease seconds, $4 job types this worker handles."""
+
+FINISH: Final = """
+    UPDATE validator_jobs AS j
+    SET status = d.status::job_status,
+        attempts = d.attempts,
+        timeout_s = d.timeout_s,
+        run_at = COALESCE(d.run_at, now() + make_interval(secs => d.delay_s)),
+        last_error = COALESCE(d.error, j.last_error),
+        locked_by = NULL, lease_until = NULL, updated_at = now(),
+        finished_at = CASE WHEN d.status = 'queued' THEN NULL ELSE now() END
+    FROM unnest($2::bigint[], $3::int[], $4::text[], $5::int[], $6::float8[], $7::float8[],
+                $8::timestamptz[], $9::text[])
+         AS d(id, claimed, status, attempts, timeout_s, delay_s, run_at, error)
+    WHERE j.id = d.id AND j.status = 'running' AND j.locked_by = $1 AND j.attempts = d.claimed
+"""
+"""Apply a batch of resolutions to jobs this worker ($1) still holds at the claimed attempt."""
+
+EXTEND_LEASES: Final = """
+    UPDATE validator_jobs
+    SET lease_until = now() + make_interval(secs => $2), updated_at = now()
+    WHERE id = ANY($3::bigint[]) AND status = 'running' AND locked_by = $1
+"""
+
+RELEASE: Final = f"""
+    WITH released AS (
+        UPDATE validator_jobs
+        SET status = 'queued', attempts = attempts - 1, run_at = now(),
+            last_error = 'released unfinished at shutdown by ' || locked_by,
+            locked_by = NULL, lease_until = NULL, updated_at = now()
+        WHERE id = ANY($2::bigint[]) AND status = 'running' AND locked_by = $1
+        RETURNING id
+    )
+    SELECT count(*), pg_notify('{CHANNEL}', '') FROM released
+"""
+"""Shutdown: hand unfinished jobs back without counting the attempt."""
+
+# --- give-up and reaper (SQLAlchemy, so hooks share the transaction) ------------------------
+
+MARK_FAILED: Final[TextClause] = text(
+    """
+    UPDATE validator_jobs
+    SET status = 'failed', attempts = :attempts, timeout_s = :timeout_s, last_error = :error,
+        locked_by = NULL, lease_until = NULL, updated_at = now(), finished_at = now()
+    WHERE id = :id AND status = 'running' AND attempts = :claimed
+          AND locked_by IS NOT DISTINCT FROM :locked_by
+    RETURNING id
+    """
+)
+
+REQUEUE_EXPIRED: Final[TextClause] = text(
+    f"""
+    WITH expired AS (
+        SELECT id FROM validator_jobs
+        WHERE status = 'running' AND lease_until < now() AND attempts < max_attempts
+              AND job_type = ANY(:job_types)
+        ORDER BY lease_until
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    ), requeued AS (
+        UPDATE validator_jobs AS j
+        SET status = 'queued', run_at = now(),
+            last_error = 'lease expired on ' || j.locked_by || ' during attempt ' || j.attempts,
+            locked_by = NULL, lease_until = NULL, updated_at = now()
+        FROM expired WHERE j.id = expired.id
+        RETURNING j.id
+    )
+    SELECT count(*), CASE WHEN count(*) > 0 THEN pg_notify('{CHANNEL}', '') END FROM requeued
+    """
+).bindparams(bindparam("job_types", type_=ARRAY(Text)))
+
+SELECT_EXHAUSTED_EXPIRED: Final[TextClause] = text(
+    """
+    SELECT id, job_type, payload, attempts, timeout_s, locked_by FROM validator_jobs
+    WHERE status = 'running' AND lease_until < now() AND attempts >= max_attempts
+          AND job_type = ANY(:job_types)
+    ORDER BY lease_until
+    LIMIT :limit
+    """
+).bindparams(bindparam("job_types", type_=ARRAY(Text)))
+"""Expired jobs with no attempt left; each is then failed by MARK_FAILED with its hook."""
+
+# --- inspection and maintenance -------------------------------------------------------------
+
+JOB_COUNTS: Final[TextClause] = text(
+    "SELECT job_type, status::text, count(*) FROM validator_jobs GROUP BY job_type, status"
+)
+
+REQUEUE_FINISHED: Final[TextClause] = text(
+    f"""
+    WITH requeued AS (
+        UPDATE validator_jobs
+        SET status = 'queued', attempts = 0, run_at = now(), finished_at = NULL, updated_at = now()
+        WHERE id = :id AND status IN ('failed', 'cancelled')
+        RETURNING id
+    )
+    SELECT id, pg_notify('{CHANNEL}', '') FROM requeued
+    """
+)
+
+CANCEL_QUEUED: Final[TextClause] = text(
+    """
+    UPDATE validator_jobs
+    SET status = 'cancelled', updated_at = now(), finished_at = now()
+    WHERE id = :id AND status = 'queued'
+    RETURNING id
+    """
+)
+
+PURGE_FINISHED: Final[TextClause] = text(
+    """
+    DELETE FROM validator_jobs
+    WHERE status IN ('succeeded', 'failed', 'cancelled')
+          AND finished_at < now() - make_interval(secs => :older_than_s)
+    """
+)

@@ -1,0 +1,63 @@
+"""The miner's FastAPI app factory: routes, error mapping, body limit, lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gaia.config import Settings
+from gaia.miner.body_limit import BodyLimitMiddleware
+from gaia.miner.errors import MinerHTTPError
+from gaia.miner.runtime import MinerRuntime
+from gaia.tasks.defined_tasks.weather.protocol import ErrorResponse
+from gaia.tasks.defined_tasks.weather.weather_task import forecasts_router, jobs_router
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    body = ErrorResponse(error=code, message=message).model_dump()
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _miner_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, MinerHTTPError)
+    return _error(exc.status_code, exc.code, exc.message, exc.headers)
+
+
+async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ValidationError | RequestValidationError)
+    details = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()
+    )
+    return _error(422, "invalid_request", details)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return _error(exc.status_code, "http_error", str(exc.detail), dict(exc.headers or {}))
+
+
+def create_app(settings: Settings, runtime: MinerRuntime | None = None) -> FastAPI:
+    """The miner's ASGI app; its lifespan starts and stops a :class:`MinerRuntime`."""
+    runtime = runtime or MinerRuntime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with runtime.running() as services:
+            app.state.services = services
+            yield
+
+    app = FastAPI(title="Gaia weather miner", lifespan=lifespan)
+    app.include_router(jobs_router)
+    app.include_router(forecasts_router)
+    app.add_exception_handler(MinerHTTPError, _miner_error)
+    app.add_exception_handler(ValidationError, _invalid_request)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.miner.max_body_bytes)
+    return app

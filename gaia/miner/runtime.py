@@ -1,0 +1,185 @@
+"""The miner's long-lived parts, built from settings for the app's lifespan.
+
+Start: open the database (creating its tables), load the wallet and the model, read the
+metagraph, resume unfinished jobs, start the periodic tasks (metagraph refresh, retention
+purge), publish the axon when asked. Stop: cancel jobs (they resume at the next start) and
+the periodic tasks, close the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import bittensor as bt
+
+from gaia.chain.client import ChainClient, ChainError
+from gaia.chain.factory import build_chain_client
+from gaia.config import Settings
+from gaia.miner.auth import Authenticator, RateLimiter
+from gaia.miner.database import MinerDatabase, database_url_for
+from gaia.miner.deps import MinerServices
+from gaia.miner.forecasts import ForecastFiles
+from gaia.miner.jobs import JobService
+from gaia.miner.models import load_model
+from gaia.miner.pipeline import PipelineContext, run_job, store_dir
+from gaia.miner.runner import JobRunner
+from gaia.miner.validators import ValidatorRegistry
+from gaia.tasks.defined_tasks.weather.data.gfs import GfsSource
+
+log = logging.getLogger(__name__)
+
+MAINTENANCE_INTERVAL_S = 600.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def load_wallet(settings: Settings) -> bt.Wallet:
+    wallet = settings.wallet
+    return bt.Wallet(name=wallet.name, hotkey=wallet.hotkey, path=str(wallet.path.expanduser()))
+
+
+async def purge_expired(db: MinerDatabase, store_root: Path, cutoff: datetime) -> int:
+    """Delete the forecasts (files, then rows) of jobs finished before ``cutoff``."""
+    expired = await db.finished_before(cutoff)
+    for job in expired:
+        await asyncio.to_thread(shutil.rmtree, store_dir(store_root, job.job_id), True)
+        await db.delete_job(job.job_id)
+        log.info("deleted expired forecast %s (finished %s)", job.job_id, job.finished_at)
+    return len(expired)
+
+
+async def _every(interval_s: float, action: Callable[[], Awaitable[Any]], what: str) -> None:
+    """Run ``action`` every ``interval_s``; a failure is logged and retried next time."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await action()
+        except Exception:  # noqa: BLE001 - periodic task top level: log, keep the last state
+            log.exception("%s failed; retrying in %.0fs", what, interval_s)
+
+
+def _axon_ip(settings: Settings) -> str:
+    miner = settings.miner
+    if miner.external_ip:
+        return miner.external_ip
+    if miner.host in ("0.0.0.0", "::", ""):
+        raise ChainError("--serve-axon needs --external-ip when the miner listens on all interfaces")
+    return miner.host
+
+
+class MinerRuntime:
+    """Owns the database, the job runner and the periodic tasks of one miner process."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self.settings = settings
+        self.clock = clock
+        miner = settings.miner
+        self.data_dir = miner.data_dir.expanduser()
+        self.store_root = self.data_dir / "forecasts"
+        self.db = MinerDatabase(database_url_for(miner.database_url, self.data_dir))
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[MinerServices]:
+        """Start everything, yield the services for the routes, stop everything."""
+        self.store_root.mkdir(parents=True, exist_ok=True)
+        async with AsyncExitStack() as stack:
+            await self.db.create_tables()
+            stack.push_async_callback(self.db.close)
+            wallet = load_wallet(self.settings)
+            hotkey = wallet.hotkey.ss58_address
+            chain = build_chain_client(self.settings.chain, hotkey=hotkey)
+            registry = await self._registry(chain)
+            executor = ThreadPoolExecutor(
+                max_workers=self.settings.miner.inference_concurrency + 1,
+                thread_name_prefix="inference",
+            )
+            stack.callback(executor.shutdown, wait=False, cancel_futures=True)
+            runner = self._runner(wallet, executor)
+            stack.push_async_callback(runner.close)
+            await self._start_periodic(stack, registry)
+            await runner.resume_unfinished()
+            if self.settings.miner.serve_axon:
+                await chain.serve(_axon_ip(self.settings), self.settings.miner.port)
+            log.info("miner %s ready (model %s)", hotkey, self.settings.miner.model)
+            yield self._services(hotkey, registry, runner)
+
+    async def _registry(self, chain: ChainClient) -> ValidatorRegistry:
+        miner = self.settings.miner
+        registry = ValidatorRegistry(
+            chain, min_stake=miner.min_validator_stake, allowlist=miner.validator_allowlist
+        )
+        await registry.refresh()
+        return registry
+
+    def _runner(self, wallet: bt.Wallet, executor: ThreadPoolExecutor) -> JobRunner:
+        data = self.settings.data
+        open_source = partial(
+            GfsSource,
+            data.gfs_base_url,
+            data.cache_dir.expanduser(),
+            fallback_base_url=data.gfs_fallback_url,
+            max_concurrency=data.download_concurrency,
+            timeout_s=data.http_timeout_s,
+        )
+        ctx = PipelineContext(
+            db=self.db,
+            open_source=open_source,
+            model=load_model(self.settings.miner.model),
+            store_root=self.store_root,
+            signer=wallet.hotkey,
+            executor=executor,
+            inference_slots=asyncio.Semaphore(self.settings.miner.inference_concurrency),
+            clock=self.clock,
+        )
+        return JobRunner(partial(run_job, ctx=ctx), self.db, self.clock)
+
+    async def _start_periodic(self, stack: AsyncExitStack, registry: ValidatorRegistry) -> None:
+        await self._maintain()
+        tasks = [
+            asyncio.create_task(
+                _every(self.settings.chain.metagraph_refresh_s, registry.refresh, "metagraph refresh")
+            ),
+            asyncio.create_task(_every(MAINTENANCE_INTERVAL_S, self._maintain, "maintenance")),
+        ]
+        for task in tasks:
+            stack.callback(task.cancel)
+
+    async def _maintain(self) -> None:
+        now = self.clock()
+        retention = timedelta(days=self.settings.miner.forecast_retention_days)
+        await purge_expired(self.db, self.store_root, now - retention)
+        await self.db.forget_nonces_before(now)
+
+    def _services(self, hotkey: str, registry: ValidatorRegistry, runner: JobRunner) -> MinerServices:
+        miner = self.settings.miner
+        authenticator = Authenticator(
+            own_hotkey=hotkey,
+            db=self.db,
+            registry=registry,
+            api_limiter=RateLimiter(miner.rate_limit_per_minute),
+            file_limiter=RateLimiter(miner.file_rate_limit_per_minute),
+            clock=self.clock,
+        )
+        jobs = JobService(
+            own_hotkey=hotkey,
+            model_name=miner.model,
+            max_cycle_age=timedelta(hours=miner.max_cycle_age_hours),
+            db=self.db,
+            runner=runner,
+            clock=self.clock,
+        )
+        forecasts = ForecastFiles(db=self.db, store_root=self.store_root)
+        return MinerServices(
+            own_hotkey=hotkey, authenticator=authenticator, jobs=jobs, forecasts=forecasts
+        )

@@ -1,0 +1,50 @@
+"""What the per-miner steps need to read and score a miner's forecast, behind one protocol.
+
+The implementation (:mod:`gaia.tasks.defined_tasks.weather.pipeline.scoring_service`) reads the
+miner's store through verified, signed requests and runs the heavy scoring off the event
+loop. Its errors are the queue's outcomes: ``Invalid`` for anything the miner got wrong,
+``Retry`` for transport trouble, ``NotReady`` when truth is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from gaia.tasks.defined_tasks.weather.scoring.records import ComponentRecord
+
+
+@dataclass(frozen=True)
+class ForecastRef:
+    """One miner's forecast for one run, as the validator addresses it."""
+
+    init_time: datetime
+    base_url: str
+    hotkey: str
+    job_id: str
+    manifest_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class Day1Outcome:
+    records: list[ComponentRecord]
+    passed: bool
+    clone: bool
+    reasons: tuple[str, ...]
+
+
+class ForecastService(Protocol):
+    async def commit_manifest(self, forecast: ForecastRef, announced_hash: str) -> str:
+        """Fetch and check the signed manifest; returns the hash to commit."""
+        ...
+
+    async def score_day1(self, forecast: ForecastRef) -> Day1Outcome: ...
+
+    async def score_era5(
+        self, forecast: ForecastRef, *, day1_passed: bool, day1_clone: bool
+    ) -> list[ComponentRecord]:
+        """ERA5 components and the roll-up records."""
+        ...
+
+    async def truth_available_until(self) -> datetime: ...

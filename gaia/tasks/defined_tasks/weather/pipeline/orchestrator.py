@@ -1,0 +1,122 @@
+"""Run-level singleton steps: create the run, seed its GFS data once, fan out one chain per miner.
+
+Each step is idempotent: it looks at the run's status first, does only what is left, and moves
+the run with a conditional update in the same transaction that enqueues the next job.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gaia.jobs.outcomes import Invalid, NotReady, Retry
+from gaia.jobs.queue import NewJob
+from gaia.jobs.registry import JobContext
+from gaia.jobs.retry_config import WeatherJob, singleton_key
+from gaia.tasks.defined_tasks.weather.data.gfs import GfsTransportError, GfsUnavailable
+from gaia.tasks.defined_tasks.weather.data.gfs_idx import GfsMessageMissing
+from gaia.tasks.defined_tasks.weather.data.grib import GfsDecodeError
+from gaia.tasks.defined_tasks.weather.pipeline.context import PipelineContext
+from gaia.tasks.defined_tasks.weather.pipeline.payloads import (
+    ResponsePayload,
+    RunCreatePayload,
+    RunPayload,
+)
+from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus, RunStatus
+from gaia.validator.database import validator_database_manager as db
+
+GFS_RECHECK = timedelta(minutes=10)
+
+
+async def create_run(ctx: PipelineContext, payload: RunCreatePayload, job: JobContext) -> None:
+    """``weather.run.create``: the run row (one per init time and mode) and its seed job."""
+    async with ctx.session_factory.begin() as session:
+        run_id, created = await db.create_run(
+            session, payload.init_time, payload.mode, payload.commit_deadline
+        )
+        run = await db.get_run(session, run_id)
+        if run.status is RunStatus.CREATED:
+            await enqueue_run_job(ctx, session, WeatherJob.SEED, run_id)
+    job.log.info("run %s for %s (%s) %s", run_id, payload.init_time, payload.mode,
+                 "created" if created else "already existed")
+
+
+async def enqueue_run_job(
+    ctx: PipelineContext, session: AsyncSession, job_type: WeatherJob, run_id: int
+) -> None:
+    await ctx.queue.enqueue(
+        session, job_type, RunPayload(run_id=run_id),
+        singleton_key=singleton_key(job_type, run=run_id),
+    )
+
+
+async def seed_run(ctx: PipelineContext, payload: RunPayload, job: JobContext) -> None:
+    """``weather.seed``: download the GFS inputs and the day-1 reference once, into the cache."""
+    async with ctx.session_factory.begin() as session:
+        run = await db.get_run(session, payload.run_id)
+        if run.status is RunStatus.CREATED:
+            await db.move_run(session, run.id, [RunStatus.CREATED], RunStatus.GFS_DOWNLOADING)
+        elif run.status is not RunStatus.GFS_DOWNLOADING:
+            if run.status is RunStatus.GFS_READY:
+                await enqueue_run_job(ctx, session, WeatherJob.ORCHESTRATE, run.id)
+            return
+    await _download_gfs(ctx, run.gfs_init_time, run.commit_deadline)
+    async with ctx.session_factory.begin() as session:
+        if await db.move_run(session, run.id, [RunStatus.GFS_DOWNLOADING], RunStatus.GFS_READY):
+            await enqueue_run_job(ctx, session, WeatherJob.ORCHESTRATE, run.id)
+    job.log.info("GFS %s inputs and day-1 reference ready", run.gfs_init_time)
+
+
+async def _download_gfs(
+    ctx: PipelineContext, init_time: datetime, commit_deadline: datetime
+) -> None:
+    now = ctx.clock()
+    if now >= commit_deadline:
+        raise Invalid(f"GFS cycle {init_time} was not available before the commit deadline")
+    try:
+        if not await ctx.gfs.is_cycle_complete(init_time):
+            raise NotReady(min(now + GFS_RECHECK, commit_deadline), f"GFS {init_time} not published yet")
+        await ctx.gfs.fetch_inputs(init_time)
+        await ctx.gfs.fetch_forecast(init_time, ctx.day1_leads)
+    except GfsUnavailable as error:
+        raise NotReady(min(now + GFS_RECHECK, commit_deadline), str(error)) from error
+    except (GfsTransportError, GfsMessageMissing, GfsDecodeError) as error:
+        raise Retry(f"GFS download: {error}") from error
+
+
+async def orchestrate_run(ctx: PipelineContext, payload: RunPayload, job: JobContext) -> None:
+    """``weather.orchestrate``: one response row and one ``weather.query_miner`` per eligible
+    miner, and the run to ``querying_miners``, in one transaction."""
+    async with ctx.session_factory.begin() as session:
+        run = await db.get_run(session, payload.run_id)
+        if run.status is not RunStatus.GFS_READY:
+            return
+        miners = await db.eligible_miners(session, ctx.own_hotkey)
+        if not miners:
+            await db.move_run(session, run.id, [RunStatus.GFS_READY], RunStatus.ERROR,
+                              error="no eligible miners in the metagraph")
+            job.log.warning("run %s: no eligible miners", run.id)
+            return
+        await db.create_responses(session, run.id, miners)
+        responses = await db.responses_of_run(session, run.id)
+        await ctx.queue.enqueue_many(session, [
+            NewJob(
+                WeatherJob.QUERY_MINER,
+                ResponsePayload(run_id=run.id, response_id=rid, miner_hotkey=hotkey),
+                singleton_key(WeatherJob.QUERY_MINER, run=run.id, hotkey=hotkey),
+            )
+            for rid, hotkey, status in responses
+            if status is MinerResponseStatus.CREATED
+        ])
+        await db.move_run(session, run.id, [RunStatus.GFS_READY], RunStatus.QUERYING_MINERS)
+    job.log.info("run %s: querying %d miners", run.id, len(miners))
+
+
+async def run_failed(session: AsyncSession, payload: RunPayload, reason: str) -> None:
+    """Give-up hook of the run-level steps: the run ends in ``error`` with the reason."""
+    await db.move_run(
+        session, payload.run_id,
+        [RunStatus.CREATED, RunStatus.GFS_DOWNLOADING, RunStatus.GFS_READY],
+        RunStatus.ERROR, error=reason,
+    )

@@ -1,0 +1,87 @@
+"""The scheduler: enqueues the day's run and the periodic work, by slot keys.
+
+Any number of validator processes may run it: the run's job carries its day
+(``weather.run.create:2026-11-28``) and the run row is unique per init time, so they make one
+run; periodic jobs carry their slot (``validator.metagraph_sync:2026-11-28T18:10:00``) and a
+slot whose job exists (live or finished) is not enqueued again. Time comes from the injected
+clock; the scheduler does no work itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gaia.jobs.queue import JobQueue, singleton_key_used
+from gaia.jobs.retry_config import WeatherJob
+from gaia.tasks.defined_tasks.weather.pipeline.payloads import PeriodicPayload, RunCreatePayload
+from gaia.tasks.defined_tasks.weather.pipeline.timing import Clock, RunTiming, periodic_slot
+from gaia.tasks.defined_tasks.weather.states import RunMode
+from gaia.validator.database import validator_database_manager as db
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    job_type: str
+    every: timedelta
+
+
+class Scheduler:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        queue: JobQueue,
+        timing: RunTiming,
+        clock: Clock,
+        periodic: Sequence[PeriodicJob] = (),
+    ) -> None:
+        self._session_factory = session_factory
+        self._queue = queue
+        self._timing = timing
+        self._clock = clock
+        self._periodic = tuple(periodic)
+
+    async def tick(self) -> list[str]:
+        """Enqueue whatever is due now; returns the singleton keys it enqueued."""
+        now = self._clock()
+        enqueued = []
+        async with self._session_factory.begin() as session:
+            due = self._timing.due_run(now)
+            if due is not None and not await db.run_exists(session, due.init_time, RunMode.LIVE):
+                key = f"{WeatherJob.RUN_CREATE}:{due.slot_key}"
+                payload = RunCreatePayload(init_time=due.init_time, mode=RunMode.LIVE,
+                                           commit_deadline=due.commit_deadline)
+                if await self._enqueue_once(session, WeatherJob.RUN_CREATE, payload, key):
+                    late = now - due.scheduled_at > timedelta(minutes=5)
+                    log.info("run for GFS %s due%s", due.init_time, " (created late)" if late else "")
+                    enqueued.append(key)
+            for job in self._periodic:
+                slot = periodic_slot(now, job.every)
+                key = f"{job.job_type}:{slot}"
+                if await self._enqueue_once(session, job.job_type, PeriodicPayload(slot=slot), key):
+                    enqueued.append(key)
+        return enqueued
+
+    async def _enqueue_once(
+        self, session: AsyncSession, job_type: str, payload: BaseModel, key: str
+    ) -> bool:
+        if await singleton_key_used(session, key):
+            return False
+        job_id = await self._queue.enqueue(session, job_type, payload, singleton_key=key)
+        return job_id is not None
+
+    async def run(self, stop: asyncio.Event, every_s: float = 30.0) -> None:
+        while not stop.is_set():
+            await self.tick()
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=every_s)
+            except TimeoutError:
+                continue

@@ -1,0 +1,232 @@
+"""The validator's :class:`ForecastService`: verified reads of miners' stores and scoring.
+
+Day-1 and ERA5 scoring run in a process pool (``validator.scoring_processes``; 0 runs them
+in this process), so the workers' event loop keeps serving other jobs. Each task is
+self-contained: it gets a picklable :class:`ScoringEnvironment`, opens its own signed client
+and sources, reads the miner's forecast one lead at a time through the verified store, and
+returns plain score records. Errors come back as the queue's outcomes: a forecast that fails
+verification is ``Invalid``, transport trouble is ``Retry``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import bittensor as bt
+import xarray as xr
+
+from gaia.config import Settings
+from gaia.jobs.outcomes import Invalid, Retry
+from gaia.net.signed_http import SignedClient
+from gaia.tasks.defined_tasks.weather.data.climatology import ClimatologySource
+from gaia.tasks.defined_tasks.weather.data.era5 import Era5NotAvailable, Era5Source
+from gaia.tasks.defined_tasks.weather.data.gfs import GfsSource, GfsTransportError
+from gaia.tasks.defined_tasks.weather.data.grid import Grid
+from gaia.tasks.defined_tasks.weather.forecast_reader import (
+    ForecastInvalid,
+    ForecastTransportError,
+    check_manifest_against_run,
+    fetch_verified_manifest,
+    load_lead,
+    open_verified_forecast,
+)
+from gaia.tasks.defined_tasks.weather.pipeline.context import DAY1_LEAD_HOURS, ERA5_LEAD_HOURS
+from gaia.tasks.defined_tasks.weather.pipeline.forecasts import Day1Outcome, ForecastRef
+from gaia.tasks.defined_tasks.weather.scoring.day1 import DAY1_FIELDS, Day1Config, score_day1
+from gaia.tasks.defined_tasks.weather.scoring.era5 import Era5Config, Era5Result, score_era5
+from gaia.tasks.defined_tasks.weather.scoring.fields import with_lead_hours
+from gaia.tasks.defined_tasks.weather.scoring.records import ComponentRecord
+from gaia.tasks.defined_tasks.weather.scoring.rollup import Rollup, RollupConfig, weighted_skill
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ScoringEnvironment:
+    """Everything a scoring task needs, in picklable form."""
+
+    wallet_name: str
+    wallet_hotkey: str
+    wallet_path: str
+    gfs_base_url: str
+    gfs_fallback_url: str | None
+    cache_dir: Path
+    download_concurrency: int
+    http_timeout_s: float
+    era5_url: str
+    climatology_url: str
+    day1_leads: tuple[int, ...] = DAY1_LEAD_HOURS
+    era5_leads: tuple[int, ...] = ERA5_LEAD_HOURS
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ScoringEnvironment:
+        data = settings.data
+        return cls(
+            wallet_name=settings.wallet.name, wallet_hotkey=settings.wallet.hotkey,
+            wallet_path=str(settings.wallet.path.expanduser()),
+            gfs_base_url=data.gfs_base_url, gfs_fallback_url=data.gfs_fallback_url or None,
+            cache_dir=data.cache_dir.expanduser(), download_concurrency=data.download_concurrency,
+            http_timeout_s=data.http_timeout_s, era5_url=data.era5_url,
+            climatology_url=data.climatology_url,
+        )
+
+    def signed_client(self) -> SignedClient:
+        wallet = bt.Wallet(name=self.wallet_name, hotkey=self.wallet_hotkey, path=self.wallet_path)
+        return SignedClient(wallet, timeout=self.http_timeout_s)
+
+    def gfs(self) -> GfsSource:
+        return GfsSource(self.gfs_base_url, self.cache_dir,
+                         fallback_base_url=self.gfs_fallback_url,
+                         max_concurrency=self.download_concurrency, timeout_s=self.http_timeout_s)
+
+
+class ScoringService:
+    def __init__(self, env: ScoringEnvironment, signed: SignedClient, *, processes: int) -> None:
+        self._env = env
+        self._signed = signed
+        self._era5 = Era5Source(env.era5_url)
+        self._pool: Executor | None = None
+        if processes > 0:
+            self._pool = ProcessPoolExecutor(
+                max_workers=processes, mp_context=multiprocessing.get_context("spawn")
+            )
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+    async def truth_available_until(self) -> datetime:
+        return await asyncio.to_thread(self._era5.available_until)
+
+    async def truth_grid(self) -> Grid:
+        return await asyncio.to_thread(lambda: Grid.from_dataset(self._era5.dataset))
+
+    async def commit_manifest(self, forecast: ForecastRef, announced_hash: str) -> str:
+        with _as_outcomes():
+            signed = await fetch_verified_manifest(
+                self._signed, forecast.base_url, forecast.job_id, forecast.hotkey
+            )
+            if signed.manifest_hash != announced_hash:
+                raise ForecastInvalid(
+                    f"the served manifest hashes to {signed.manifest_hash}, the miner announced "
+                    f"{announced_hash}"
+                )
+            check_manifest_against_run(
+                signed.manifest, init_time=forecast.init_time, truth_grid=await self.truth_grid()
+            )
+        return signed.manifest_hash
+
+    async def score_day1(self, forecast: ForecastRef) -> Day1Outcome:
+        if self._pool is None:
+            with _as_outcomes():
+                return await _day1(self._env, forecast)
+        return await self._in_pool(day1_task, self._env, forecast)
+
+    async def score_era5(
+        self, forecast: ForecastRef, *, day1_passed: bool, day1_clone: bool
+    ) -> list[ComponentRecord]:
+        gated = not day1_passed or day1_clone
+        if self._pool is None:
+            with _as_outcomes():
+                return await _era5(self._env, forecast, gated)
+        return await self._in_pool(era5_task, self._env, forecast, gated)
+
+    async def _in_pool(self, task: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        with _as_outcomes():
+            return await loop.run_in_executor(self._pool, functools.partial(task, *args))
+
+
+@contextlib.contextmanager
+def _as_outcomes() -> Iterator[None]:
+    """Turn verification and transport errors into the queue's outcomes."""
+    try:
+        yield
+    except ForecastInvalid as error:
+        raise Invalid(error.reason) from error
+    except (ForecastTransportError, GfsTransportError) as error:
+        raise Retry(str(error)) from error
+    except Era5NotAvailable as error:
+        raise Retry(f"truth: {error}") from error
+
+
+async def _open_committed(client: SignedClient, forecast: ForecastRef) -> xr.Dataset:
+    assert forecast.manifest_hash is not None, "scoring needs a committed manifest"
+    signed = await fetch_verified_manifest(
+        client, forecast.base_url, forecast.job_id, forecast.hotkey, forecast.manifest_hash
+    )
+    return await open_verified_forecast(
+        client, forecast.base_url, forecast.job_id, signed.manifest, forecast.manifest_hash
+    )
+
+
+def _valid_times(init_time: datetime, leads: Sequence[int]) -> list[datetime]:
+    return [init_time + timedelta(hours=lead) for lead in leads]
+
+
+async def _day1(env: ScoringEnvironment, forecast: ForecastRef) -> Day1Outcome:
+    async with env.signed_client() as client, env.gfs() as gfs:
+        dataset = await _open_committed(client, forecast)
+        names = sorted({name for name, _ in DAY1_FIELDS} & set(dataset.data_vars))
+        leads = [lead for lead in env.day1_leads if lead in dataset["lead_hours"].values]
+        selected = dataset[names].sel(lead_hours=leads)
+        if "level" in selected.dims:
+            levels = sorted({lev for _, lev in DAY1_FIELDS if lev is not None})
+            selected = selected.sel(level=levels)
+        miner = await asyncio.to_thread(selected.load)
+        reference = with_lead_hours(
+            await gfs.fetch_forecast(forecast.init_time, env.day1_leads), forecast.init_time
+        )
+    climatology = await asyncio.to_thread(_climatology, env, forecast.init_time, env.day1_leads)
+    result = await asyncio.to_thread(
+        score_day1, miner, reference, climatology, Day1Config(lead_hours=env.day1_leads)
+    )
+    return Day1Outcome(result.records(), result.passed, result.clone, result.reasons)
+
+
+def _climatology(env: ScoringEnvironment, init_time: datetime, leads: Sequence[int]) -> xr.Dataset:
+    source = ClimatologySource(env.climatology_url)
+    return with_lead_hours(source.for_times(_valid_times(init_time, leads)).load(), init_time)
+
+
+async def _era5(env: ScoringEnvironment, forecast: ForecastRef, gated: bool) -> list[ComponentRecord]:
+    era5, climatology = Era5Source(env.era5_url), ClimatologySource(env.climatology_url)
+    fields, notes = [], []
+    async with env.signed_client() as client:
+        dataset = await _open_committed(client, forecast)
+        offered = set(dataset["lead_hours"].values.tolist())
+        for lead in env.era5_leads:
+            valid = _valid_times(forecast.init_time, [lead])
+            truth = await asyncio.to_thread(lambda v=valid: era5.truth(v).load())
+            clim = await asyncio.to_thread(lambda v=valid: climatology.for_times(v).load())
+            miner = await load_lead(dataset, lead) if lead in offered else None
+            result = await asyncio.to_thread(
+                score_era5, lambda _lead, m=miner: m, lambda _lead, t=truth: t,
+                lambda _lead, c=clim: c, Era5Config(lead_hours=(lead,)),
+            )
+            fields += result.fields
+            notes += result.notes
+    combined = Era5Result(tuple(fields), tuple(notes))
+    weighted = weighted_skill(combined, RollupConfig())
+    rollup = Rollup(score=0.0 if gated else weighted, weighted_skill=weighted, gated=gated)
+    return combined.records() + rollup.records()
+
+
+
+def day1_task(env: ScoringEnvironment, forecast: ForecastRef) -> Day1Outcome:
+    """Process-pool entry: day-1 scoring in a fresh event loop."""
+    return asyncio.run(_day1(env, forecast))
+
+
+def era5_task(env: ScoringEnvironment, forecast: ForecastRef, gated: bool) -> list[ComponentRecord]:
+    """Process-pool entry: ERA5 scoring and roll-up in a fresh event loop."""
+    return asyncio.run(_era5(env, forecast, gated))

@@ -1,0 +1,55 @@
+"""``weather.query_miner``: ask one miner to forecast; it starts inference at once.
+
+``created → fetch_initiated → inference_running`` in one transaction with the first poll.
+Connection failure or timeout is ``Retry`` (the policy's 60/300/900 s, then ``failed``:
+"miner offline"); a malformed or refusing answer is ``Invalid`` (``failed`` at once).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from gaia.jobs.outcomes import Invalid, Retry
+from gaia.jobs.registry import JobContext
+from gaia.jobs.retry_config import WeatherJob
+from gaia.tasks.defined_tasks.weather.pipeline.context import PipelineContext
+from gaia.tasks.defined_tasks.weather.pipeline.miner_client import (
+    MinerProtocolError,
+    MinerUnreachable,
+)
+from gaia.tasks.defined_tasks.weather.pipeline.payloads import ResponsePayload
+from gaia.tasks.defined_tasks.weather.pipeline.responses import enqueue_next, move
+from gaia.tasks.defined_tasks.weather.protocol import MinerJobStatus
+from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus
+from gaia.validator.database import validator_database_manager as db
+
+S = MinerResponseStatus
+STEP = "query_miner"
+
+
+async def query_miner(ctx: PipelineContext, payload: ResponsePayload, job: JobContext) -> None:
+    async with ctx.session_factory() as session:
+        target = await db.response_target(session, payload.response_id)
+        run = await db.get_run(session, payload.run_id)
+    if target.status is not S.CREATED:
+        return  # already asked (a rerun after a crash): the poll job was enqueued with it
+    try:
+        answer = await ctx.miners.initiate_fetch(
+            target.base_url, target.hotkey, run.gfs_init_time, timeout_s=job.timeout_s * 0.9
+        )
+    except LookupError as error:
+        raise Invalid(str(error)) from error
+    except MinerUnreachable as error:
+        raise Retry(str(error)) from error
+    except MinerProtocolError as error:
+        raise Invalid(str(error)) from error
+    if answer.status is MinerJobStatus.FAILED:
+        raise Invalid(f"the miner accepted job {answer.job_id} but reports it failed")
+    now = ctx.clock()
+    first_poll = now + timedelta(seconds=ctx.settings.poll_interval_s)
+    async with ctx.session_factory.begin() as session:
+        await move(session, payload, S.CREATED, S.FETCH_INITIATED, miner_job_id=answer.job_id)
+        await move(session, payload, S.FETCH_INITIATED, S.INFERENCE_RUNNING,
+                   inference_started_at=now)
+        await enqueue_next(ctx, session, WeatherJob.POLL_MINER, payload, run_at=first_poll)
+    job.log.info("miner accepted job %s (%s)", answer.job_id, answer.status)

@@ -1,0 +1,73 @@
+"""Job type → handler, retry policy and give-up hook, for the validator's workers.
+
+The retry policies are the plan's ``RETRY_CONFIG`` (:mod:`gaia.jobs.retry_config`); the
+handlers get their collaborators bound here, so a handler's only inputs are its payload and
+its job context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+
+from gaia.jobs.policy import RetryPolicy
+from gaia.jobs.registry import JobRegistry
+from gaia.jobs.retry_config import RETRY_CONFIG, WeatherJob
+from gaia.tasks.defined_tasks.weather.pipeline import orchestrator
+from gaia.tasks.defined_tasks.weather.pipeline.context import PipelineContext
+from gaia.tasks.defined_tasks.weather.pipeline.payloads import (
+    PeriodicPayload,
+    ResponsePayload,
+    RunCreatePayload,
+    RunPayload,
+)
+from gaia.tasks.defined_tasks.weather.pipeline.responses import give_up_as
+from gaia.tasks.defined_tasks.weather.pipeline.steps import (
+    day1_step,
+    era5_step,
+    poll_miner_step,
+    query_miner_step,
+)
+from gaia.validator import periodic
+
+
+def all_policies() -> Mapping[str, RetryPolicy]:
+    return {**RETRY_CONFIG, **periodic.PERIODIC_POLICIES}
+
+
+def build_registry(ctx: PipelineContext, periodic_ctx: periodic.PeriodicContext) -> JobRegistry:
+    registry = JobRegistry()
+    _register_run_steps(registry, ctx)
+    _register_miner_steps(registry, ctx)
+    for job_type, handler in (
+        (periodic.METAGRAPH_SYNC, periodic.sync_metagraph),
+        (periodic.SET_WEIGHTS, periodic.submit_weights),
+    ):
+        registry.register(job_type, partial(handler, periodic_ctx),
+                          policy=periodic.PERIODIC_POLICIES[job_type],
+                          payload_model=PeriodicPayload)
+    return registry
+
+
+def _register_run_steps(registry: JobRegistry, ctx: PipelineContext) -> None:
+    registry.register(WeatherJob.RUN_CREATE, partial(orchestrator.create_run, ctx),
+                      policy=RETRY_CONFIG[WeatherJob.RUN_CREATE], payload_model=RunCreatePayload)
+    for job_type, handler in (
+        (WeatherJob.SEED, orchestrator.seed_run),
+        (WeatherJob.ORCHESTRATE, orchestrator.orchestrate_run),
+    ):
+        registry.register(job_type, partial(handler, ctx), policy=RETRY_CONFIG[job_type],
+                          payload_model=RunPayload, on_give_up=orchestrator.run_failed)
+
+
+def _register_miner_steps(registry: JobRegistry, ctx: PipelineContext) -> None:
+    steps = (
+        (WeatherJob.QUERY_MINER, query_miner_step.query_miner, "miner offline"),
+        (WeatherJob.POLL_MINER, poll_miner_step.poll_miner, "no forecast in time"),
+        (WeatherJob.DAY1_SCORE, day1_step.score_day1, "day-1 scoring failed"),
+        (WeatherJob.ERA5_SCORE, era5_step.score_era5, "ERA5 scoring failed"),
+    )
+    for job_type, handler, summary in steps:
+        step = job_type.removeprefix("weather.")
+        registry.register(job_type, partial(handler, ctx), policy=RETRY_CONFIG[job_type],
+                          payload_model=ResponsePayload, on_give_up=give_up_as(step, summary))

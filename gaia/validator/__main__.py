@@ -1,0 +1,79 @@
+"""``python -m gaia.validator``: the validator neuron (scheduler, job workers, weights).
+
+``python -m gaia.validator worker`` runs job workers only: start as many as you like, on any
+host, against the same database. Settings come from ``GAIA_*`` environment variables and
+``.env`` (see ``gaia.config``); the flags below override them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from gaia.cli import (
+    GFS_FLAGS,
+    LOG_FLAGS,
+    WALLET_AND_CHAIN_FLAGS,
+    Flag,
+    add_flags,
+    configure_logging,
+    settings_from,
+)
+from gaia.config import Settings
+from gaia.database.migrations import SchemaOutOfDate
+
+VALIDATOR_FLAGS: tuple[Flag, ...] = (
+    Flag("--database-url", "database_url", "PostgreSQL URL of the validator database"),
+    Flag("--workers", "validator.workers", "concurrent job handlers in this process", int),
+    Flag("--schedule-hour", "validator.schedule_hour_utc", "UTC hour of the daily run", int),
+    Flag("--backoff-scale", "validator.backoff_scale",
+         "multiply every retry delay (tests and local nets shrink it)", float),
+    Flag("--poll-interval-s", "validator.poll_interval_s", "seconds between miner polls", float),
+    Flag("--lease-s", "validator.lease_s", "job lease; a dead worker's jobs return after it",
+         float),
+    Flag("--weights-window", "validator.weights_window_runs", "scored runs that make weights",
+         int),
+    Flag("--weights-interval-s", "validator.weights_interval_s", "seconds between weight sets",
+         float),
+    Flag("--scoring-processes", "validator.scoring_processes",
+         "processes for heavy scoring (0: in this process)", int),
+    Flag("--era5.url", "data.era5_url", "ERA5 zarr store (truth)"),
+    Flag("--climatology.url", "data.climatology_url", "ERA5 climatology zarr store"),
+)
+FLAGS = WALLET_AND_CHAIN_FLAGS + GFS_FLAGS + VALIDATOR_FLAGS + LOG_FLAGS
+
+
+def build_parser(defaults: Settings) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m gaia.validator",
+        description="Gaia weather validator: creates the daily forecast run, queries every "
+        "miner in parallel, scores forecasts against GFS (day 1) and ERA5, and sets weights. "
+        "Run `alembic upgrade head` first. Flags override GAIA_* settings.",
+    )
+    parser.add_argument(
+        "mode", nargs="?", choices=["run", "worker"], default="run",
+        help="run: scheduler + workers + weights (default); worker: job workers only",
+    )
+    add_flags(parser, FLAGS, defaults)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    base = Settings()
+    args = build_parser(base).parse_args(argv)
+    settings = settings_from(args, FLAGS, base)
+    configure_logging(settings.log_level)
+    from gaia.validator.runtime import WalletError, run_validator
+
+    try:
+        asyncio.run(run_validator(settings, with_scheduler=args.mode == "run"))
+    except (SchemaOutOfDate, WalletError) as error:
+        print(f"gaia.validator: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

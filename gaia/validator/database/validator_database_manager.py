@@ -1,0 +1,327 @@
+"""Queries on runs, responses, miners and scores. Every function works inside the caller's
+session and transaction, so a step's writes and the jobs it enqueues commit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gaia.chain.client import Neuron
+from gaia.database.validator_schema import (
+    Miner,
+    WeatherForecastRun,
+    WeatherMinerResponse,
+    WeatherMinerScore,
+)
+from gaia.tasks.defined_tasks.weather.scoring.records import ComponentRecord, Metric, ScoreKind
+from gaia.tasks.defined_tasks.weather.states import (
+    TERMINAL_RESPONSE_STATUSES,
+    MinerResponseStatus,
+    RunMode,
+    RunStatus,
+)
+from gaia.validator.weights import Registration, RunScores
+
+S = MinerResponseStatus
+
+
+@dataclass(frozen=True)
+class ResponseTarget:
+    """One response row with what a step needs to reach its miner."""
+
+    response_id: int
+    run_id: int
+    hotkey: str
+    status: MinerResponseStatus
+    miner_job_id: str | None
+    manifest_hash: str | None
+    ip: str | None
+    port: int | None
+
+    @property
+    def base_url(self) -> str:
+        if not self.ip or not self.port:
+            raise LookupError(f"miner {self.hotkey} serves no axon")
+        host = f"[{self.ip}]" if ":" in self.ip else self.ip
+        return f"http://{host}:{self.port}"
+
+
+async def create_run(
+    session: AsyncSession, init_time: datetime, mode: RunMode, commit_deadline: datetime
+) -> tuple[int, bool]:
+    """The run for (init time, mode): ``(id, True)`` when this call created it."""
+    created = await session.scalar(
+        insert(WeatherForecastRun)
+        .values(gfs_init_time=init_time, mode=mode, commit_deadline=commit_deadline)
+        .on_conflict_do_nothing(constraint="uq_runs_init_mode")
+        .returning(WeatherForecastRun.id)
+    )
+    if created is not None:
+        return created, True
+    existing = await session.scalar(
+        select(WeatherForecastRun.id).where(
+            WeatherForecastRun.gfs_init_time == init_time, WeatherForecastRun.mode == mode
+        )
+    )
+    if existing is None:
+        raise LookupError(f"run for {init_time} ({mode}) vanished during creation")
+    return existing, False
+
+
+async def get_run(session: AsyncSession, run_id: int) -> WeatherForecastRun:
+    run = await session.get(WeatherForecastRun, run_id)
+    if run is None:
+        raise LookupError(f"no run {run_id}")
+    return run
+
+
+async def run_exists(session: AsyncSession, init_time: datetime, mode: RunMode) -> bool:
+    found = await session.scalar(
+        select(WeatherForecastRun.id).where(
+            WeatherForecastRun.gfs_init_time == init_time, WeatherForecastRun.mode == mode
+        )
+    )
+    return found is not None
+
+
+async def move_run(
+    session: AsyncSession,
+    run_id: int,
+    allowed_from: Iterable[RunStatus],
+    to: RunStatus,
+    *,
+    error: str | None = None,
+) -> bool:
+    """Conditionally set a run's status; False when the run was not in ``allowed_from``."""
+    values: dict[str, object] = {"status": to, "updated_at": func.now()}
+    if error is not None:
+        values["error"] = error
+    if to in (RunStatus.COMPLETED, RunStatus.ERROR):
+        values["completed_at"] = func.now()
+    result = await session.execute(
+        update(WeatherForecastRun)
+        .where(WeatherForecastRun.id == run_id, WeatherForecastRun.status.in_(list(allowed_from)))
+        .values(**values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def eligible_miners(session: AsyncSession, own_hotkey: str) -> list[Miner]:
+    """Neurons serving an axon, other than this validator itself."""
+    rows = await session.scalars(
+        select(Miner)
+        .where(Miner.ip.is_not(None), Miner.port.is_not(None), Miner.port > 0)
+        .where(Miner.hotkey != own_hotkey)
+        .order_by(Miner.uid)
+    )
+    return list(rows)
+
+
+async def create_responses(session: AsyncSession, run_id: int, miners: Sequence[Miner]) -> None:
+    if not miners:
+        return
+    await session.execute(
+        insert(WeatherMinerResponse)
+        .values([{"run_id": run_id, "miner_hotkey": m.hotkey, "miner_uid": m.uid} for m in miners])
+        .on_conflict_do_nothing(constraint="uq_responses_run_hotkey")
+    )
+
+
+async def responses_of_run(
+    session: AsyncSession, run_id: int
+) -> list[tuple[int, str, MinerResponseStatus]]:
+    rows = await session.execute(
+        select(WeatherMinerResponse.id, WeatherMinerResponse.miner_hotkey,
+               WeatherMinerResponse.status)
+        .where(WeatherMinerResponse.run_id == run_id)
+        .order_by(WeatherMinerResponse.id)
+    )
+    return [(r.id, r.miner_hotkey, r.status) for r in rows]
+
+
+async def response_target(session: AsyncSession, response_id: int) -> ResponseTarget:
+    row = (
+        await session.execute(
+            select(WeatherMinerResponse, Miner.ip, Miner.port)
+            .outerjoin(Miner, Miner.hotkey == WeatherMinerResponse.miner_hotkey)
+            .where(WeatherMinerResponse.id == response_id)
+        )
+    ).first()
+    if row is None:
+        raise LookupError(f"no response {response_id}")
+    response = row[0]
+    return ResponseTarget(
+        response_id=response.id,
+        run_id=response.run_id,
+        hotkey=response.miner_hotkey,
+        status=response.status,
+        miner_job_id=response.miner_job_id,
+        manifest_hash=response.manifest_hash,
+        ip=row.ip,
+        port=row.port,
+    )
+
+
+async def store_scores(
+    session: AsyncSession, run_id: int, hotkey: str, records: Iterable[ComponentRecord],
+    *, missing: frozenset[tuple[str, int, int]] = frozenset(),
+) -> int:
+    """Upsert score components on their natural key; returns how many were written."""
+    rows = [
+        {
+            "run_id": run_id,
+            "miner_hotkey": hotkey,
+            "kind": r.kind,
+            "variable": r.variable,
+            "level": r.level,
+            "lead_hours": r.lead_hours,
+            "metric": r.metric.value,
+            "value": r.value,
+            "missing": (r.variable, r.level, r.lead_hours) in missing,
+        }
+        for r in records
+    ]
+    if not rows:
+        return 0
+    statement = insert(WeatherMinerScore).values(rows)
+    await session.execute(
+        statement.on_conflict_do_update(
+            constraint="uq_scores_component",
+            set_={"value": statement.excluded.value, "missing": statement.excluded.missing},
+        )
+    )
+    return len(rows)
+
+
+async def scores_of(
+    session: AsyncSession, run_id: int, hotkey: str, kind: ScoreKind
+) -> list[WeatherMinerScore]:
+    rows = await session.scalars(
+        select(WeatherMinerScore).where(
+            WeatherMinerScore.run_id == run_id,
+            WeatherMinerScore.miner_hotkey == hotkey,
+            WeatherMinerScore.kind == kind,
+        )
+    )
+    return list(rows)
+
+
+def rolled_up_run_status(statuses: Iterable[MinerResponseStatus]) -> RunStatus:
+    """The run status its responses imply (DESIGN.md section 3)."""
+    present = set(statuses)
+    if not present or present <= TERMINAL_RESPONSE_STATUSES:
+        return RunStatus.COMPLETED
+    if present & {S.CREATED, S.FETCH_INITIATED, S.INFERENCE_RUNNING}:
+        if present & {S.FORECAST_READY, S.DAY1_SCORING, S.DAY1_SCORED, S.ERA5_SCORING,
+                      S.ERA5_SCORED}:
+            return RunStatus.SCORING_DAY1
+        return RunStatus.QUERYING_MINERS
+    if present & {S.FORECAST_READY, S.DAY1_SCORING}:
+        return RunStatus.SCORING_DAY1
+    if S.ERA5_SCORING in present:
+        return RunStatus.SCORING_ERA5
+    return RunStatus.AWAITING_ERA5
+
+
+ROLLED_UP_RUN_STATUSES = frozenset({
+    RunStatus.QUERYING_MINERS, RunStatus.SCORING_DAY1, RunStatus.AWAITING_ERA5,
+    RunStatus.SCORING_ERA5,
+})
+
+
+async def refresh_run_status(session: AsyncSession, run_id: int) -> RunStatus:
+    """Recompute a fanned-out run's status from its responses (the run row is locked first,
+    so concurrent steps of one run serialise here). Runs before fan-out or already finished
+    are left as they are."""
+    current = await session.scalar(
+        select(WeatherForecastRun.status).where(WeatherForecastRun.id == run_id).with_for_update()
+    )
+    if current not in ROLLED_UP_RUN_STATUSES:
+        if current is None:
+            raise LookupError(f"no run {run_id}")
+        return current
+    target = rolled_up_run_status(s for _, _, s in await responses_of_run(session, run_id))
+    if target != current:
+        await move_run(session, run_id, [current], target)
+    return target
+
+
+async def sync_miners(session: AsyncSession, neurons: Sequence[Neuron]) -> tuple[int, int]:
+    """Make the miners table the metagraph: upsert by hotkey, drop hotkeys that left.
+
+    A UID that changed hands loses its old hotkey's row (the uid is unique), and the new
+    hotkey starts with a fresh registration time and nothing else. Returns (upserted, removed).
+    """
+    hotkeys = [n.hotkey for n in neurons]
+    removed = await session.execute(delete(Miner).where(Miner.hotkey.not_in(hotkeys)))
+    for neuron in neurons:
+        await session.execute(
+            delete(Miner).where(Miner.uid == neuron.uid, Miner.hotkey != neuron.hotkey)
+        )
+    if neurons:
+        statement = insert(Miner).values([_miner_row(n) for n in neurons])
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[Miner.hotkey],
+                set_={
+                    "registered_at": case(
+                        (Miner.uid != statement.excluded.uid, func.now()),
+                        else_=Miner.registered_at,
+                    ),
+                    "uid": statement.excluded.uid,
+                    "coldkey": statement.excluded.coldkey,
+                    "ip": statement.excluded.ip,
+                    "port": statement.excluded.port,
+                    "stake": statement.excluded.stake,
+                    "validator_permit": statement.excluded.validator_permit,
+                    "last_seen": func.now(),
+                },
+            )
+        )
+    return len(neurons), removed.rowcount  # type: ignore[attr-defined]
+
+
+def _miner_row(neuron: Neuron) -> dict[str, object]:
+    return {
+        "hotkey": neuron.hotkey,
+        "uid": neuron.uid,
+        "coldkey": neuron.coldkey,
+        "ip": neuron.ip,
+        "port": neuron.port,
+        "stake": neuron.stake,
+        "validator_permit": neuron.validator_permit,
+    }
+
+
+async def latest_scored_runs(session: AsyncSession, window: int) -> list[RunScores]:
+    """Roll-up scores of the ``window`` latest completed live runs (hindcasts never count)."""
+    runs = list(await session.scalars(
+        select(WeatherForecastRun)
+        .where(WeatherForecastRun.mode == RunMode.LIVE,
+               WeatherForecastRun.status == RunStatus.COMPLETED)
+        .order_by(WeatherForecastRun.gfs_init_time.desc())
+        .limit(window)
+    ))
+    if not runs:
+        return []
+    rows = await session.execute(
+        select(WeatherMinerScore.run_id, WeatherMinerScore.miner_hotkey, WeatherMinerScore.value)
+        .where(WeatherMinerScore.run_id.in_([r.id for r in runs]),
+               WeatherMinerScore.kind == ScoreKind.ROLLUP,
+               WeatherMinerScore.metric == Metric.SCORE.value)
+    )
+    scores: dict[int, dict[str, float]] = {r.id: {} for r in runs}
+    for run_id, hotkey, value in rows:
+        scores[run_id][hotkey] = float(value or 0.0)
+    return [RunScores(r.id, r.gfs_init_time, scores[r.id]) for r in runs]
+
+
+async def registrations(session: AsyncSession) -> list[Registration]:
+    rows = await session.execute(select(Miner.hotkey, Miner.uid, Miner.registered_at))
+    return [Registration(hotkey, uid, registered_at) for hotkey, uid, registered_at in rows]

@@ -1,0 +1,75 @@
+"""The validator's periodic jobs: metagraph sync and weight submission.
+
+The scheduler enqueues each once per slot (``validator.metagraph_sync:<slot>``); chain
+trouble is a ``Retry`` with a clear log line, never a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gaia.chain.client import ChainClient, ChainError
+from gaia.jobs.outcomes import Retry
+from gaia.jobs.policy import RetryPolicy
+from gaia.jobs.registry import JobContext
+from gaia.tasks.defined_tasks.weather.pipeline.payloads import PeriodicPayload
+from gaia.validator.database import validator_database_manager as db
+from gaia.validator.weights import NoPositiveScores, compute_weights, version_key
+
+log = logging.getLogger(__name__)
+
+METAGRAPH_SYNC = "validator.metagraph_sync"
+SET_WEIGHTS = "validator.set_weights"
+
+PERIODIC_POLICIES = {
+    METAGRAPH_SYNC: RetryPolicy(3, (30, 120), timeout_s=120, max_timeout_s=600),
+    SET_WEIGHTS: RetryPolicy(3, (60, 300), timeout_s=300, max_timeout_s=900),
+}
+
+
+def package_version_key() -> int:
+    try:
+        return version_key(version("gaia-weather"))
+    except PackageNotFoundError:
+        return 0
+
+
+@dataclass(frozen=True)
+class PeriodicContext:
+    session_factory: async_sessionmaker[AsyncSession]
+    chain: ChainClient
+    weights_window: int
+
+
+async def sync_metagraph(ctx: PeriodicContext, payload: PeriodicPayload, job: JobContext) -> None:
+    try:
+        neurons = await ctx.chain.metagraph()
+    except ChainError as error:
+        raise Retry(f"metagraph: {error}") from error
+    async with ctx.session_factory.begin() as session:
+        upserted, removed = await db.sync_miners(session, neurons)
+    job.log.info("metagraph synced: %d neurons, %d hotkeys gone", upserted, removed)
+
+
+async def submit_weights(ctx: PeriodicContext, payload: PeriodicPayload, job: JobContext) -> None:
+    async with ctx.session_factory() as session:
+        runs = await db.latest_scored_runs(session, ctx.weights_window)
+        registered = await db.registrations(session)
+    if not runs:
+        job.log.info("no fully scored live run yet: no weights to set")
+        return
+    try:
+        vector = compute_weights(runs, registered, window=ctx.weights_window)
+    except NoPositiveScores:
+        job.log.warning("no registered hotkey has a positive score over %d runs", len(runs))
+        return
+    try:
+        await ctx.chain.set_weights(vector.uids, vector.weights, package_version_key())
+    except ChainError as error:
+        raise Retry(f"set_weights: {error}") from error
+    sent = ", ".join(f"{uid}:{w:.4f}" for uid, w in zip(vector.uids, vector.weights, strict=True))
+    job.log.info("weights set from %d runs: %s", len(runs), sent)

@@ -1,0 +1,127 @@
+"""Builds the validator's collaborators from settings and runs its parts until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import bittensor as bt
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from gaia.chain.factory import build_chain_client
+from gaia.config import Settings
+from gaia.database.migrations import require_head
+from gaia.jobs.queue import JobQueue, asyncpg_dsn
+from gaia.jobs.worker import Worker, WorkerOptions
+from gaia.net.signed_http import SignedClient
+from gaia.tasks.defined_tasks.weather.data.gfs import GfsSource
+from gaia.tasks.defined_tasks.weather.pipeline.context import PipelineContext
+from gaia.tasks.defined_tasks.weather.pipeline.miner_client import MinerClient
+from gaia.tasks.defined_tasks.weather.pipeline.scheduler import PeriodicJob, Scheduler
+from gaia.tasks.defined_tasks.weather.pipeline.scoring_service import (
+    ScoringEnvironment,
+    ScoringService,
+)
+from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming, system_clock
+from gaia.tasks.defined_tasks.weather.pipeline.workers import all_policies, build_registry
+from gaia.validator import periodic
+from gaia.validator.health import log_health
+
+log = logging.getLogger(__name__)
+
+
+class WalletError(RuntimeError):
+    pass
+
+
+def load_wallet(settings: Settings) -> Any:
+    wallet = bt.Wallet(
+        name=settings.wallet.name, hotkey=settings.wallet.hotkey,
+        path=str(settings.wallet.path.expanduser()),
+    )
+    try:
+        return wallet, wallet.hotkey.ss58_address
+    except Exception as error:  # noqa: BLE001 - bittensor_wallet raises its own untyped errors
+        raise WalletError(
+            f"cannot read hotkey {settings.wallet.hotkey!r} of wallet {settings.wallet.name!r} "
+            f"under {settings.wallet.path}: {error}"
+        ) from error
+
+
+@dataclass
+class ValidatorParts:
+    engine: AsyncEngine
+    worker: Worker
+    scheduler: Scheduler | None
+    gfs: GfsSource
+    signed: SignedClient
+    scoring: ScoringService
+
+
+@contextlib.asynccontextmanager
+async def validator_parts(settings: Settings, *, with_scheduler: bool) -> AsyncIterator[ValidatorParts]:
+    engine = create_async_engine(settings.database_url, pool_size=10, max_overflow=20)
+    try:
+        await require_head(engine)
+        wallet, hotkey = load_wallet(settings)
+        session_factory = async_sessionmaker(engine, expire_on_commit=False)
+        chain = build_chain_client(settings.chain, hotkey=hotkey, wallet=wallet)
+        queue = JobQueue(all_policies())
+        v = settings.validator
+        timing = RunTiming(schedule_hour_utc=v.schedule_hour_utc)
+        gfs = GfsSource(
+            settings.data.gfs_base_url, settings.data.cache_dir.expanduser(),
+            fallback_base_url=settings.data.gfs_fallback_url or None,
+            max_concurrency=settings.data.download_concurrency,
+            timeout_s=settings.data.http_timeout_s,
+        )
+        signed = SignedClient(wallet, timeout=settings.data.http_timeout_s)
+        scoring = ScoringService(ScoringEnvironment.from_settings(settings), signed,
+                                 processes=v.scoring_processes)
+        context = PipelineContext(
+            session_factory=session_factory, queue=queue, settings=v, timing=timing,
+            clock=system_clock, gfs=gfs, chain=chain, miners=MinerClient(signed),
+            forecasts=scoring, own_hotkey=hotkey,
+        )
+        periodic_ctx = periodic.PeriodicContext(session_factory, chain, v.weights_window_runs)
+        registry = build_registry(context, periodic_ctx)
+        worker = Worker(
+            asyncpg_dsn(settings.database_url), registry, session_factory,
+            WorkerOptions(concurrency=v.workers, lease_s=v.lease_s,
+                          backoff_scale=v.backoff_scale, retention_days=v.job_retention_days),
+        )
+        scheduler = None
+        if with_scheduler:
+            scheduler = Scheduler(session_factory, queue, timing, system_clock, [
+                PeriodicJob(periodic.METAGRAPH_SYNC,
+                            timedelta(seconds=settings.chain.metagraph_refresh_s)),
+                PeriodicJob(periodic.SET_WEIGHTS, timedelta(seconds=v.weights_interval_s)),
+            ])
+        yield ValidatorParts(engine, worker, scheduler, gfs, signed, scoring)
+        await gfs.aclose()
+        await signed.aclose()
+        scoring.close()
+    finally:
+        await engine.dispose()
+
+
+async def run_validator(settings: Settings, *, with_scheduler: bool) -> None:
+    """Run until SIGTERM/SIGINT: workers, and (unless worker-only) scheduler and health log."""
+    async with validator_parts(settings, with_scheduler=with_scheduler) as parts:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: (stop.set(), parts.worker.stop()))
+        session_factory = async_sessionmaker(parts.engine, expire_on_commit=False)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(parts.worker.run())
+            if parts.scheduler is not None:
+                group.create_task(parts.scheduler.run(stop))
+                group.create_task(log_health(session_factory, stop))
+        log.info("validator stopped")

@@ -1,0 +1,113 @@
+"""ERA5 truth and climatology read over HTTP from zarr stores in the real layouts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from gaia.tasks.defined_tasks.weather.data.archive_server import ArchiveServer
+from gaia.tasks.defined_tasks.weather.data.climatology import ClimatologySource
+from gaia.tasks.defined_tasks.weather.data.era5 import Era5NotAvailable, Era5Source
+from gaia.tasks.defined_tasks.weather.data.synthetic import SyntheticWeather
+from gaia.tasks.defined_tasks.weather.variables import ALL_VARIABLES, PRESSURE_LEVELS_HPA
+
+
+def _chunk_reads(server: ArchiveServer) -> list[str]:
+    return [r.path for r in server.requests
+            if re.fullmatch(r"\d+(\.\d+)+", r.path.rsplit("/", 1)[-1])]
+
+
+def _weather(archive) -> SyntheticWeather:  # noqa: ANN001
+    return SyntheticWeather(archive.grid, archive.start, archive.days * 4, archive.seed)
+
+
+def test_era5_selects_valid_times_and_levels(archive, clean_archive_server) -> None:  # noqa: ANN001
+    era5 = Era5Source(archive.era5_url(clean_archive_server.url))
+    times = [archive.start + timedelta(hours=30), archive.start + timedelta(hours=96)]
+    ds = era5.truth(times, variables=["t", "2t"], levels=[850, 500])
+    assert _chunk_reads(clean_archive_server) == []  # lazy: nothing read yet
+    ds = ds.load()
+    assert sorted(_chunk_reads(clean_archive_server)) == sorted([
+        f"/era5.zarr/2m_temperature/{i}.0.0" for i in (5, 16)] + [
+        f"/era5.zarr/temperature/{i}.0.0.0" for i in (5, 16)])
+    assert list(ds["level"].values) == [850, 500]
+    assert ds["t"].dims == ("time", "level", "latitude", "longitude")
+    truth = _weather(archive).truth(16)
+    np.testing.assert_allclose(ds["t"].sel(level=850).values[1], truth["t"][10], rtol=1e-6)
+    np.testing.assert_allclose(ds["2t"].values[1], truth["2t"], rtol=1e-6)
+
+
+def test_era5_all_variables_and_canonical_units(archive, archive_server) -> None:  # noqa: ANN001
+    ds = Era5Source(archive.era5_url(archive_server.url)).truth([archive.start])
+    assert set(ds.data_vars) == set(ALL_VARIABLES)
+    assert list(ds["level"].values) == list(PRESSURE_LEVELS_HPA)
+    assert ds["z"].attrs["units"] == "m2 s-2" and ds["q"].attrs["units"] == "kg kg-1"
+    assert ds["latitude"].values[0] == 90.0  # descending, as stored
+
+
+def test_available_until_is_honoured(archive, archive_server) -> None:  # noqa: ANN001
+    era5 = Era5Source(archive.era5_url(archive_server.url))
+    assert era5.available_until() == archive.truth_until
+    assert era5.dataset.sizes["time"] > archive.days * 4  # padded axis, like ARCO
+    era5.truth([archive.truth_until])
+    with pytest.raises(Era5NotAvailable, match="not for .*T00:00:00"):
+        era5.truth([archive.truth_until + timedelta(hours=6)])
+    with pytest.raises(Era5NotAvailable):
+        era5.truth([archive.start - timedelta(hours=6)])
+
+
+def test_unknown_variable_and_level_are_errors(archive, archive_server) -> None:  # noqa: ANN001
+    era5 = Era5Source(archive.era5_url(archive_server.url))
+    with pytest.raises(KeyError, match="unknown variables"):
+        era5.truth([archive.start], variables=["tp"])
+    with pytest.raises(KeyError, match=r"no levels \[975\] hPa"):
+        era5.truth([archive.start], levels=[925, 975])
+
+
+def test_climatology_matches_day_of_year_and_hour(archive, archive_server) -> None:  # noqa: ANN001
+    clim = ClimatologySource(archive.climatology_url(archive_server.url))
+    times = [archive.start + timedelta(hours=h) for h in (0, 18, 54)]
+    ds = clim.for_times(times, variables=["z", "2t"], levels=[500]).load()
+    assert ds["z"].dims == ("time", "level", "latitude", "longitude")
+    assert ds.sizes["time"] == 3
+    weather = _weather(archive)
+    for i, when in enumerate(times):
+        mean = weather.mean(when.timetuple().tm_yday, when.hour)
+        np.testing.assert_allclose(ds["2t"].values[i], mean["2t"], rtol=1e-6)
+        np.testing.assert_allclose(ds["z"].values[i, 0], mean["z"][7], rtol=1e-6)
+    with pytest.raises(KeyError, match="no \\(hour, dayofyear\\)"):
+        clim.for_times([archive.start + timedelta(hours=3)])
+
+
+@pytest.fixture(scope="module")
+def leap_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A tiny full-year climatology whose value encodes (dayofyear, hour)."""
+    root = tmp_path_factory.mktemp("leap")
+    hours, doys = np.array([0, 6, 12, 18]), np.arange(1, 367)
+    code = (doys[None, :] * 100 + hours[:, None]).astype(np.float32)
+    values = np.broadcast_to(code[:, :, None, None], (4, 366, 3, 4)).copy()
+    ds = xr.Dataset(
+        {"2m_temperature": (("hour", "dayofyear", "latitude", "longitude"), values)},
+        coords={"hour": hours, "dayofyear": doys, "latitude": np.float32([60, 0, -60]),
+                "longitude": np.float32([0, 90, 180, 270])},
+    )
+    ds.to_zarr(root / "clim.zarr", zarr_format=2, consolidated=True)
+    with ArchiveServer(root) as server:
+        yield f"{server.url}/clim.zarr"
+
+
+@pytest.mark.parametrize(("when", "code"), [
+    (datetime(2024, 2, 29, 6, tzinfo=UTC), 6006),  # leap day = day 60 of 2024
+    (datetime(2024, 3, 1, 0, tzinfo=UTC), 6100),
+    (datetime(2025, 3, 1, 12, tzinfo=UTC), 6012),  # no leap day: 1 March is day 60
+    (datetime(2024, 12, 31, 18, tzinfo=UTC), 36618),
+    (datetime(2025, 12, 31, 18, tzinfo=UTC), 36518),
+])
+def test_leap_days(leap_store: str, when: datetime, code: int) -> None:
+    ds = ClimatologySource(leap_store).for_times([when], variables=["2t"])
+    assert float(ds["2t"].values[0, 0, 0]) == code

@@ -1,0 +1,195 @@
+"""Verified reads of a real store over real signed HTTP on loopback."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import xarray as xr
+
+from gaia.net.signed_http import SignedClient
+from gaia.tasks.defined_tasks.weather.data.grid import Grid
+from gaia.tasks.defined_tasks.weather.forecast_reader import (
+    FetchPolicy,
+    ForecastInvalid,
+    ForecastTransportError,
+    check_manifest_against_run,
+    fetch_verified_manifest,
+    load_lead,
+    open_verified_forecast,
+)
+from gaia.tasks.defined_tasks.weather.forecast_store import chunk_key
+from tests.fixtures.forecast_server import ForecastServer, running_forecast_server
+from tests.fixtures.forecast_store import (
+    INIT_TIME,
+    SMALL_GRID,
+    SMALL_LEADS,
+    WrittenForecast,
+    new_keypair,
+    write_small_forecast,
+)
+
+FAST = FetchPolicy(attempts=3, backoff_s=(0.01, 0.02))
+JOB = "job-1"
+
+
+@pytest.fixture
+def written(tmp_path: Path) -> WrittenForecast:
+    return write_small_forecast(tmp_path / JOB, new_keypair(), job_id=JOB)
+
+
+@pytest.fixture
+def server(written: WrittenForecast) -> Iterator[ForecastServer]:
+    with running_forecast_server(written.keypair.ss58_address) as state:
+        state.stores[JOB] = written.root
+        yield state
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[SignedClient]:
+    async with SignedClient(new_keypair(), timeout=5.0) as signed:
+        yield signed
+
+
+async def _open(client: SignedClient, server: ForecastServer, written: WrittenForecast) -> xr.Dataset:
+    signed = await fetch_verified_manifest(
+        client, server.base_url, JOB, written.keypair.ss58_address, policy=FAST
+    )
+    return await open_verified_forecast(
+        client, server.base_url, JOB, signed.manifest, signed.manifest_hash, policy=FAST
+    )
+
+
+async def test_clean_read_equals_written_data_and_reads_only_that_lead(
+    client: SignedClient, server: ForecastServer, written: WrittenForecast
+) -> None:
+    forecast = await _open(client, server, written)
+    lead = await load_lead(forecast, 24)
+    expected = written.leads[24].squeeze("time", drop=True)
+    for name in expected.data_vars:
+        np.testing.assert_array_equal(lead[name].values, expected[name].values)
+    assert lead["valid_time"].values == INIT_TIME + np.timedelta64(24, "h")
+    chunk_requests = {key for key in server.requests if "/c/" in key and key.split("/")[0] not in
+                      ("lead_hours", "level", "latitude", "longitude")}
+    lead_index = SMALL_LEADS.index(24)
+    assert chunk_requests == {k for k in written.signed.manifest.files
+                              if "/c/" in k and k.split("/")[2] == str(lead_index)
+                              and k.split("/")[0] in expected.data_vars}
+
+
+async def test_tampered_chunk_is_invalid(
+    client: SignedClient, server: ForecastServer, written: WrittenForecast
+) -> None:
+    forecast = await _open(client, server, written)
+    path = written.root / chunk_key("z", 1, 0)
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    await load_lead(forecast, SMALL_LEADS[0])
+    with pytest.raises(ForecastInvalid, match="z/c/1/0/0/0: sha256 differs"):
+        await load_lead(forecast, SMALL_LEADS[1])
+
+
+async def test_grown_chunk_is_invalid(
+    client: SignedClient, server: ForecastServer, written: WrittenForecast
+) -> None:
+    forecast = await _open(client, server, written)
+    path = written.root / chunk_key("2t", 2, None)
+    path.write_bytes(path.read_bytes() + b"extra")
+    with pytest.raises(ForecastInvalid, match="more than"):
+        await load_lead(forecast, SMALL_LEADS[2])
+
+
+async def test_deleted_chunk_is_invalid(
+    client: SignedClient, server: ForecastServer, written: WrittenForecast
+) -> None:
+    forecast = await _open(client, server, written)
+    (written.root / chunk_key("msl", 3, None)).unlink()
+    with pytest.raises(ForecastInvalid, match=r"msl/c/3/0/0 is missing \(HTTP 404\)"):
+        await load_lead(forecast, SMALL_LEADS[3])
+
+
+async def test_swapped_manifest_is_invalid(
+    client: SignedClient, server: ForecastServer, written: WrittenForecast, tmp_path: Path
+) -> None:
+    committed = (await fetch_verified_manifest(
+        client, server.base_url, JOB, written.keypair.ss58_address, policy=FAST)).manifest_hash
+    other = write_small_forecast(tmp_path / "other", written.keypair, job_id=JOB, model="persistence")
+    shutil.rmtree(written.root)
+    shutil.copytree(other.root, written.root)
+    with pytest.raises(ForecastInvalid, match="differs from the committed"):
+        await fetch_verified_manifest(client, server.base_url, JOB, written.keypair.ss58_address,
+                                      committed, policy=FAST)
+    with pytest.raises(ForecastInvalid, match="differs from the committed"):
+        await open_verified_forecast(client, server.base_url, JOB, other.signed.manifest, committed)
+
+
+async def test_manifest_signed_by_another_key_is_invalid(
+    client: SignedClient, server: ForecastServer, written: WrittenForecast, tmp_path: Path
+) -> None:
+    impostor = write_small_forecast(tmp_path / "impostor", new_keypair(), job_id=JOB)
+    server.stores[JOB] = impostor.root
+    with pytest.raises(ForecastInvalid, match="expected the miner"):
+        await fetch_verified_manifest(client, server.base_url, JOB, written.keypair.ss58_address,
+                                      policy=FAST)
+
+
+async def test_one_503_is_retried_and_read(
+    client: SignedClient, server: ForecastServer, written: WrittenForecast
+) -> None:
+    forecast = await _open(client, server, written)
+    key = chunk_key("t", 0, 1)
+    server.fail_next[key] = [503]
+    lead = await load_lead(forecast, SMALL_LEADS[0])
+    expected = written.leads[SMALL_LEADS[0]]["t"].values[0]
+    np.testing.assert_array_equal(lead["t"].values, expected)
+    assert server.requests[key] == 2
+
+
+async def test_persistent_503_is_a_transport_error_not_invalid(
+    client: SignedClient, server: ForecastServer, written: WrittenForecast
+) -> None:
+    server.fail_next["manifest.json"] = [503, 502, 500]
+    with pytest.raises(ForecastTransportError, match="HTTP 500 .after 3 attempts"):
+        await fetch_verified_manifest(client, server.base_url, JOB, written.keypair.ss58_address,
+                                      policy=FAST)
+
+
+async def test_connection_refused_is_a_transport_error(client: SignedClient) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(ForecastTransportError, match="ConnectError"):
+        await fetch_verified_manifest(client, f"http://127.0.0.1:{port}", JOB, "5Fake", policy=FAST)
+
+
+async def test_unsigned_requests_are_refused(server: ForecastServer) -> None:
+    async with httpx.AsyncClient() as plain:
+        response = await plain.get(f"{server.base_url}/weather/forecasts/{JOB}/manifest.json")
+    assert response.status_code == 401
+
+
+def test_manifest_is_checked_against_the_run(written: WrittenForecast) -> None:
+    manifest = written.signed.manifest
+    check_manifest_against_run(manifest, init_time=INIT_TIME, truth_grid=SMALL_GRID)
+    check_manifest_against_run(
+        manifest, init_time=INIT_TIME, truth_grid=Grid.regular(10.0, descending=False)
+    )
+    with pytest.raises(ForecastInvalid, match="init time"):
+        check_manifest_against_run(manifest, init_time=INIT_TIME + np.timedelta64(6, "h"),
+                                   truth_grid=SMALL_GRID)
+    with pytest.raises(ForecastInvalid, match="grid"):
+        check_manifest_against_run(manifest, init_time=INIT_TIME, truth_grid=Grid.regular(5.0))
+    with pytest.raises(ForecastInvalid, match="lead hours outside the run"):
+        check_manifest_against_run(manifest, init_time=INIT_TIME, truth_grid=SMALL_GRID,
+                                   lead_hours=(6, 12))
+    files = dict(manifest.files)
+    del files[chunk_key("u", 2, 1)]
+    holey = manifest.model_copy(update={"files": files})
+    with pytest.raises(ForecastInvalid, match="does not list 1 declared files"):
+        check_manifest_against_run(holey, init_time=INIT_TIME, truth_grid=SMALL_GRID)

@@ -1,0 +1,79 @@
+"""The worked example of SCORING.md, number for number (sections "Worked example" A and B)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from gaia.tasks.defined_tasks.weather.scoring.day1 import Day1Result
+from gaia.tasks.defined_tasks.weather.scoring.metrics import (
+    acc,
+    bias,
+    field_statistics,
+    latitude_weights,
+    rmse,
+    skill,
+)
+from gaia.tasks.defined_tasks.weather.scoring.records import Metric, ScoreKind
+from gaia.tasks.defined_tasks.weather.scoring.rollup import roll_up
+from tests.fixtures.scoring import era5_result
+
+LAT = [-60.0, 0.0, 60.0]
+LON = [0.0, 90.0, 180.0, 270.0]
+
+
+def grid_field(values) -> xr.DataArray:
+    return xr.DataArray(np.asarray(values, dtype=float), dims=("latitude", "longitude"),
+                        coords={"latitude": LAT, "longitude": LON})
+
+
+def test_part_a_metrics_of_one_field():
+    climatology = grid_field(np.full((3, 4), 280.0))
+    truth = climatology + grid_field([[2, -2, 2, -2]] * 3)
+    forecast = truth + grid_field([[1, -1, 1, -1], [2, 2, 2, 2], [0, 0, 0, 4]])
+    assert latitude_weights(np.array(LAT)).values == pytest.approx([0.75, 1.5, 0.75])
+    assert float(rmse(forecast, truth)) == pytest.approx(math.sqrt(3.25))  # 1.8028
+    assert float(bias(forecast, truth)) == pytest.approx(1.25)
+    assert float(acc(forecast, truth, climatology)) == pytest.approx(4 / math.sqrt(29))  # 0.7428
+    assert float(rmse(climatology, truth)) == pytest.approx(2.0)
+    assert float(skill(forecast, truth, climatology)) == pytest.approx(1 - math.sqrt(3.25) / 2)
+    # the ERA5 path gives the same numbers from one set of sums
+    stats = field_statistics(forecast.values, truth.values, climatology.values,
+                             latitude_weights(np.array(LAT)).values)
+    assert (stats.mse, stats.mean_error) == pytest.approx((3.25, 1.25))
+    assert (stats.forecast_anomaly_sq, stats.truth_anomaly_sq, stats.anomaly_product) == (
+        pytest.approx((7.25, 4.0, 4.0))
+    )
+    assert stats.skill == pytest.approx(0.0986, abs=1e-4)
+
+
+EXAMPLE_SKILLS = {
+    ("2t", None, 24): 0.6, ("2t", None, 48): 0.4,
+    ("z", 500, 24): 0.8, ("z", 500, 48): 0.5,
+    ("z", 850, 24): 0.7, ("z", 850, 48): None,
+}
+EXAMPLE_ERA5 = era5_result(EXAMPLE_SKILLS)
+
+
+def day1(passed: bool = True, clone: bool = False) -> Day1Result:
+    return Day1Result(fields=(), score=0.9, passed=passed, clone=clone, reasons=())
+
+
+def test_part_b_roll_up():
+    # (0.15·(0.6+0.4) + 0.10·(0.8+0.5) + 0.10·(0.7+0)) / (2·(0.15+0.10+0.10)) = 0.35/0.70
+    result = roll_up(EXAMPLE_ERA5, day1())
+    assert result.score == pytest.approx(0.5) and not result.gated
+    assert [(r.kind, r.variable, r.level, r.lead_hours, r.metric) for r in result.records()] == [
+        (ScoreKind.ROLLUP, "all", 0, 0, Metric.SCORE),
+        (ScoreKind.ROLLUP, "all", 0, 0, Metric.SKILL),
+    ]
+
+
+@pytest.mark.parametrize(("passed", "clone"), [(False, False), (True, True)])
+def test_part_b_day1_gate(passed, clone):
+    result = roll_up(EXAMPLE_ERA5, day1(passed, clone))
+    assert result.gated and result.score == 0.0
+    assert result.weighted_skill == pytest.approx(0.5)
