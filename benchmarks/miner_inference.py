@@ -3,9 +3,12 @@
 Each (grid, model) runs in a fresh child process so that its peak RSS is its own.
 Inputs are synthetic (built before the clock starts); the timed part is the model's
 rollout, the zarr writes (compression), hashing, signing and the final rename.
+``--read`` measures the validator's side instead: verified reads of single leads of such a store
+over signed HTTP on loopback (the test server of tests/fixtures/forecast_server.py).
 
     .venv/bin/python benchmarks/miner_inference.py                 # 1 deg and 0.25 deg
     .venv/bin/python benchmarks/miner_inference.py --grids 1.0 --models persistence
+    .venv/bin/python benchmarks/miner_inference.py --grids 0.25 --read
 """
 
 from __future__ import annotations
@@ -86,16 +89,92 @@ def run_one(deg: float, model_name: str, n_leads: int, workdir: Path) -> dict[st
     }
 
 
+async def _timed_reads(base_url: str, miner: str, leads: tuple[int, ...]) -> list[float]:
+    from gaia.net.signed_http import SignedClient
+    from gaia.tasks.defined_tasks.weather.forecast_reader import (
+        fetch_verified_manifest,
+        load_lead,
+        open_verified_forecast,
+    )
+    from tests.fixtures.forecast_store import new_keypair
+
+    times = []
+    async with SignedClient(new_keypair(), timeout=30.0) as client:
+        start = time.perf_counter()
+        signed = await fetch_verified_manifest(client, base_url, "bench", miner)
+        forecast = await open_verified_forecast(
+            client, base_url, "bench", signed.manifest, signed.manifest_hash
+        )
+        times.append(time.perf_counter() - start)
+        for lead in leads:
+            start = time.perf_counter()
+            await load_lead(forecast, lead)
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def run_read(deg: float, n_leads: int, workdir: Path) -> dict[str, object]:
+    """Write ``n_leads`` leads with persistence, then time verified reads of each lead."""
+    import asyncio
+
+    from bittensor.sp_core import Keypair
+
+    from tests.fixtures.forecast_server import running_forecast_server
+
+    grid = Grid.regular(deg)
+    inputs = ForecastInputs.from_dataset(
+        synthetic_state(grid, [INIT_TIME - np.timedelta64(6, "h"), INIT_TIME])
+    )
+    keypair = Keypair.create_from_mnemonic(Keypair.generate_mnemonic())
+    leads = FORECAST_LEAD_HOURS[:n_leads]
+    writer = ForecastStoreWriter(workdir / "bench", grid=grid, init_time=INIT_TIME,
+                                 variables=inputs.variables, levels=inputs.levels, lead_hours=leads)
+    for lead, state in get_model("persistence").forecast(inputs, leads):
+        writer.write_lead(lead, state)
+    writer.finalize("bench", keypair)
+    del inputs
+    baseline = _current_rss_mib()
+    with running_forecast_server(keypair.ss58_address) as server:
+        server.stores["bench"] = workdir / "bench"
+        times = asyncio.run(_timed_reads(server.base_url, keypair.ss58_address, leads))
+    return {"grid_deg": deg, "open_s": round(times[0], 2),
+            "lead_s": [round(t, 2) for t in times[1:]], "rss_before_mib": round(baseline),
+            "peak_rss_mib": round(_rss_mib())}
+
+
+def _print_read(deg: float, leads: int) -> None:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child-read", "--grids", str(deg), "--leads", str(leads)],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    print(f"| {r['grid_deg']}° | {r['open_s']} | {r['lead_s']} | {r['rss_before_mib']} "
+          f"| {r['peak_rss_mib']} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grids", type=float, nargs="+", default=[1.0, 0.25])
     parser.add_argument("--models", nargs="+", default=sorted(MODELS))
     parser.add_argument("--leads", type=int, default=40)
+    parser.add_argument("--read", action="store_true", help="time verified reads instead")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child-read", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child_read:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(json.dumps(run_read(args.grids[0], args.leads, Path(tmp))))
+        return
     if args.child:
         with tempfile.TemporaryDirectory() as tmp:
             print(json.dumps(run_one(args.grids[0], args.models[0], args.leads, Path(tmp))))
+        return
+    if args.read:
+        print("| grid | manifest + open s | per-lead verified read s | RSS before MiB "
+              "| peak RSS MiB |")
+        print("|---|---|---|---|---|")
+        for deg in args.grids:
+            _print_read(deg, min(args.leads, 4))
         return
     print("| grid | model | leads | wall s | model s | store s | peak RSS MiB | RSS before MiB "
           "| files | store MiB | raw MiB |")

@@ -48,6 +48,10 @@ GFS_FLAGS: tuple[Flag, ...] = (
     Flag("--data.http-timeout-s", "data.http_timeout_s", "timeout of one GFS request", float),
 )
 
+DATABASE_FLAGS: tuple[Flag, ...] = (
+    Flag("--database-url", "database_url", "PostgreSQL URL of the validator database"),
+)
+
 LOG_FLAGS: tuple[Flag, ...] = (
     Flag("--log-level", "log_level", "logging level",
          extra=(("choices", ["DEBUG", "INFO", "WARNING", "ERROR"]),)),

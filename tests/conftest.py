@@ -1,1 +1,5 @@
-pytest_plugins = ["tests.fixtures.database"]
+pytest_plugins = [
+    "tests.fixtures.database",
+    "tests.fixtures.archive",
+    "tests.fixtures.miner",
+]

@@ -55,7 +55,9 @@ class BittensorChainClient:
             async with bt.Subtensor(self._network) as client:
                 graph = await client.subnets.metagraph(self._netuid)
         except bt.BittensorError as error:
-            raise ChainError(f"metagraph of netuid {self._netuid} on {self._network}: {error}") from error
+            raise ChainError(
+                f"metagraph of netuid {self._netuid} on {self._network}: {error}"
+            ) from error
         if graph is None:
             raise ChainError(f"netuid {self._netuid} does not exist on {self._network}")
         return [neuron_from_metagraph(row) for row in graph.neurons]

@@ -75,11 +75,15 @@ class StaticChainClient:
             "weights": [float(w) for w in weights],
             "version_key": int(version_key),
         }
-        await asyncio.to_thread(_write_json_atomic, self.weights_dir / f"{self.hotkey}.json", document)
+        await asyncio.to_thread(
+            _write_json_atomic, self.weights_dir / f"{self.hotkey}.json", document
+        )
 
     async def serve(self, ip: str, port: int) -> None:
         document = {"ip": ip, "port": int(port)}
-        await asyncio.to_thread(_write_json_atomic, self.served_dir / f"{self.hotkey}.json", document)
+        await asyncio.to_thread(
+            _write_json_atomic, self.served_dir / f"{self.hotkey}.json", document
+        )
 
     def read_weights(self, hotkey: str) -> dict[str, Any] | None:
         """The weights ``hotkey`` last submitted, or None."""

@@ -1,4 +1,25 @@
-"""The durable job queue on PostgreSQL (DESIGN.md section 4) and its worker runtime."""
+"""The durable job queue on PostgreSQL (DESIGN.md section 4) and its worker runtime.
+
+Register handlers, enqueue in the caller's transaction, run workers::
+
+    registry = JobRegistry()
+    registry.register(WeatherJob.SEED, seed_step.run, policy=RETRY_CONFIG[WeatherJob.SEED],
+                      payload_model=SeedPayload, on_give_up=seed_step.give_up)
+    queue = JobQueue(registry.policies())
+
+    async with session_factory() as session, session.begin():
+        ...  # the state change
+        await queue.enqueue(session, WeatherJob.SEED, SeedPayload(run_id=42),
+                            singleton_key=singleton_key(WeatherJob.SEED, run=42))
+
+    worker = Worker(asyncpg_dsn(settings.database_url), registry, session_factory,
+                    WorkerOptions.from_settings(settings.validator))
+    stop_on_signals(worker)
+    await worker.run()
+
+A handler is ``async def handler(payload, ctx: JobContext) -> None``: it returns when done or
+raises :class:`Retry`, :class:`NotReady` or :class:`Invalid`; anything else counts as a retry.
+"""
 
 from gaia.jobs.giveup import HeldJob, ReapResult, give_up, reap_expired
 from gaia.jobs.outcomes import Invalid, JobOutcome, NotReady, Retry, TimedOut

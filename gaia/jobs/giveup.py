@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gaia.jobs import sql
-from gaia.jobs.registry import JobRegistry, JobSpec
+from gaia.jobs.registry import JobRegistry, JobSpec, job_logger
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,8 @@ async def reap_expired(
     for job_id, job_type, payload, attempts, timeout_s, locked_by in exhausted:
         job = HeldJob(job_id, job_type, payload, attempts, timeout_s, locked_by)
         reason = f"gave up after {attempts} attempts: lease expired on {locked_by}"
-        failed += await give_up(session_factory, registry.spec(job_type), job, reason)
+        job_log = job_logger(job_id, job_type, attempts, payload)
+        failed += await give_up(session_factory, registry.spec(job_type), job, reason, job_log)
     if requeued or failed:
         log.warning("reaper: %d expired jobs requeued, %d failed", requeued, failed)
     return ReapResult(requeued, failed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -41,6 +42,22 @@ class JobLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         )
         kwargs["extra"] = {**extra, **kwargs.get("extra", {})}
         return f"[{prefix}] {msg}", kwargs
+
+
+def job_logger(job_id: int, job_type: str, attempt: int, payload: Mapping[str, Any]) -> JobLogger:
+    """The logger of one run of a job: ``gaia.jobs.<job type>`` with the job's fields."""
+    fields = {
+        "job_id": job_id,
+        "job_type": job_type,
+        "attempt": attempt,
+        "subject": describe_subject(payload),
+    }
+    return JobLogger(_type_logger(job_type), fields)
+
+
+@functools.cache
+def _type_logger(job_type: str) -> logging.Logger:
+    return logging.getLogger(f"gaia.jobs.{job_type}")
 
 
 @dataclass(frozen=True, slots=True)

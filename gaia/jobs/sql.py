@@ -1,7 +1,7 @@
 """Every SQL statement of the job queue, by name.
 
 Statements run through SQLAlchemy (the caller's transaction, inspection, give-up) use
-``:name`` parameters; the worker's hot path (claim, finish, heartbeat, release) runs on raw
+``:name`` parameters; the worker's hot path (the cycle, heartbeat, release) runs on raw
 asyncpg connections and uses ``$n`` parameters.
 """
 
@@ -60,37 +60,42 @@ ENQUEUE_MANY: Final[TextClause] = text(
 
 # --- worker hot path (asyncpg) -------------------------------------------------------------
 
-CLAIM: Final = """
-    WITH picked AS (
+CYCLE: Final = """
+    WITH finished AS (
+        UPDATE validator_jobs AS j
+        SET status = d.status::job_status,
+            attempts = d.attempts,
+            timeout_s = d.timeout_s,
+            run_at = COALESCE(d.run_at, now() + make_interval(secs => d.delay_s)),
+            last_error = COALESCE(d.error, j.last_error),
+            locked_by = NULL, lease_until = NULL, updated_at = now(),
+            finished_at = CASE WHEN d.status = 'queued' THEN NULL ELSE now() END
+        FROM unnest($5::bigint[], $6::int[], $7::text[], $8::int[], $9::float8[], $10::float8[],
+                    $11::timestamptz[], $12::text[])
+             AS d(id, claimed, status, attempts, timeout_s, delay_s, run_at, error)
+        WHERE j.id = d.id AND j.status = 'running' AND j.locked_by = $1
+              AND j.attempts = d.claimed
+        RETURNING j.id
+    ), picked AS (
         SELECT id FROM validator_jobs
-        WHERE status = 'queued' AND run_at <= now() AND job_type = ANY($4::text[])
+        WHERE status = 'queued' AND run_at <= now() AND job_type = ANY($3::text[])
         ORDER BY run_at, id
-        LIMIT $1
+        LIMIT $4
         FOR UPDATE SKIP LOCKED
     )
     UPDATE validator_jobs AS j
-    SET status = 'running', attempts = j.attempts + 1, locked_by = $2,
-        lease_until = now() + make_interval(secs => $3), updated_at = now()
+    SET status = 'running', attempts = j.attempts + 1, locked_by = $1,
+        lease_until = now() + make_interval(secs => $2), updated_at = now()
     FROM picked WHERE j.id = picked.id
     RETURNING j.id, j.job_type, j.payload::text, j.attempts, j.max_attempts, j.timeout_s
 """
-"""$1 how many, $2 worker id, $3 lease seconds, $4 job types this worker handles."""
+"""One round trip of the worker: write a batch of finished jobs and claim up to $4 more.
 
-FINISH: Final = """
-    UPDATE validator_jobs AS j
-    SET status = d.status::job_status,
-        attempts = d.attempts,
-        timeout_s = d.timeout_s,
-        run_at = COALESCE(d.run_at, now() + make_interval(secs => d.delay_s)),
-        last_error = COALESCE(d.error, j.last_error),
-        locked_by = NULL, lease_until = NULL, updated_at = now(),
-        finished_at = CASE WHEN d.status = 'queued' THEN NULL ELSE now() END
-    FROM unnest($2::bigint[], $3::int[], $4::text[], $5::int[], $6::float8[], $7::float8[],
-                $8::timestamptz[], $9::text[])
-         AS d(id, claimed, status, attempts, timeout_s, delay_s, run_at, error)
-    WHERE j.id = d.id AND j.status = 'running' AND j.locked_by = $1 AND j.attempts = d.claimed
+$1 worker id, $2 lease seconds, $3 job types this worker handles, $4 how many to claim;
+$5.. the finished jobs (id, claimed attempt, new status, attempts, timeout, delay or run_at,
+error), applied only to jobs this worker still holds at the claimed attempt. Jobs put back in
+the queue by this statement are not visible to its own claim (one snapshot).
 """
-"""Apply a batch of resolutions to jobs this worker ($1) still holds at the claimed attempt."""
 
 EXTEND_LEASES: Final = """
     UPDATE validator_jobs

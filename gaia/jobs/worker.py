@@ -1,10 +1,16 @@
 """The worker runtime: N handlers at once in one process, sharing the queue through PostgreSQL.
 
-The hot path runs on raw asyncpg connections: one statement claims up to as many jobs as
-there are free handler slots (``FOR UPDATE SKIP LOCKED``), and finished jobs are written in
-batches by one flusher (while a batch is being written, the next one gathers). A worker with
-free slots that found work claims again at once; it only waits when the queue had no ready
-job, until a NOTIFY from an enqueue or ``idle_poll_s`` (delayed jobs, missed notifications).
+The hot path is one loop on the worker's own asyncpg connection. Each round trip is one statement that
+writes every job finished since the last one and claims up to as many jobs as there are free
+handler slots (``FOR UPDATE SKIP LOCKED``), so claims and completions are batched without any
+timer. A worker with free slots that found work claims again at once; it only waits when the
+queue had no ready job, until a NOTIFY from an enqueue or ``idle_poll_s`` (delayed jobs,
+missed notifications).
+
+``prefetch`` lets a worker claim that many jobs beyond its free handler slots; a prefetched
+job starts the moment a handler finishes, so the next round trip overlaps with handling and
+batches grow. That pays for floods of short jobs; with long jobs it lets a busy worker sit on
+work an idle worker could do, hence the default of 0.
 
 Leases are renewed for all running jobs by one heartbeat every ``lease_s / 3``; each worker
 also runs the reaper. On :meth:`Worker.stop` (SIGTERM) the worker stops claiming, lets
@@ -26,6 +32,7 @@ import secrets
 import signal
 import socket
 import traceback
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +46,7 @@ from gaia.jobs.giveup import HeldJob, give_up, reap_expired
 from gaia.jobs.outcomes import JobOutcome, Retry, TimedOut
 from gaia.jobs.policy import Resolution, resolve
 from gaia.jobs.queue import purge_finished
-from gaia.jobs.registry import JobContext, JobLogger, JobRegistry, JobSpec, describe_subject
+from gaia.jobs.registry import JobContext, JobLogger, JobRegistry, JobSpec, job_logger
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +61,13 @@ class WorkerOptions:
     backoff_scale: float = 1.0
     idle_poll_s: float = 1.0
     shutdown_grace_s: float = 30.0
+    prefetch: int = 0  # jobs claimed ahead of free handler slots (see the module docstring)
     reap_interval_s: float | None = None  # default: lease_s / 2
     retention_days: float | None = None  # purge finished jobs hourly when set
 
     def __post_init__(self) -> None:
-        if self.concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
+        if self.concurrency < 1 or self.prefetch < 0:
+            raise ValueError(f"need concurrency >= 1 and prefetch >= 0, got {self}")
         if self.lease_s <= 0 or self.idle_poll_s <= 0 or self.shutdown_grace_s < 0:
             raise ValueError(f"lease_s and idle_poll_s must be > 0, grace >= 0: {self}")
 
@@ -89,6 +97,12 @@ class _Claimed:
 
 
 class Worker:
+    """Runs the handlers of ``registry`` for jobs of its types, ``options.concurrency`` at once.
+
+    ``dsn`` is a plain asyncpg DSN (:func:`gaia.jobs.asyncpg_dsn`) for the worker's own
+    connection; handlers, give-up hooks and the reaper use ``session_factory``.
+    """
+
     def __init__(
         self,
         dsn: str,
@@ -102,109 +116,123 @@ class Worker:
             raise ValueError("a worker needs at least one registered job type")
         self._dsn = dsn
         self._registry = registry
+        self._job_types = registry.job_types
         self._session_factory = session_factory
         self._opts = options
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        self._running: dict[int, _Claimed] = {}
+        self._held: dict[int, _Claimed] = {}  # claimed and not yet finished
+        self._waiting: deque[_Claimed] = deque()  # held, not started (prefetched)
         self._finished: list[tuple[HeldJob, Resolution]] = []
-        self._has_finished = asyncio.Event()
-        self._flushed = asyncio.Event()
-        self._slot_free = asyncio.Event()
-        self._wakeup = asyncio.Event()
+        self._news = asyncio.Event()  # a handler finished, a job was enqueued, or stop()
+        self._notified = False
         self._stopping = False
-        self._pool: asyncpg.Pool | None = None
+        self._conn: asyncpg.Connection | None = None
+        self._conn_lock = asyncio.Lock()
         self._group: asyncio.TaskGroup | None = None
 
     def stop(self) -> None:
         """Stop claiming and shut down gracefully (safe to call from a signal handler)."""
         self._stopping = True
-        self._wakeup.set()
-        self._slot_free.set()
+        self._news.set()
 
     async def run(self, *, until_idle: bool = False) -> None:
-        """Work until :meth:`stop` (or, with ``until_idle``, until no job is ready)."""
-        self._stopping = False
-        self._flushed.set()
-        self._slot_free.set()
-        pool = await asyncpg.create_pool(self._dsn, min_size=3, max_size=3)
-        listener = await asyncpg.connect(self._dsn)
-        self._pool = pool
+        """Work until :meth:`stop` (or, with ``until_idle``, until no job is ready).
+
+        A worker runs once: after it stops, make a new one."""
+        self._conn = await asyncpg.connect(self._dsn)
         try:
-            await listener.add_listener(sql.CHANNEL, self._on_notify)
+            await self._conn.add_listener(sql.CHANNEL, self._on_notify)
             async with asyncio.TaskGroup() as group:
                 self._group = group
                 background = [
-                    group.create_task(self._flush_loop()),
                     group.create_task(self._heartbeat_loop()),
                     group.create_task(self._maintenance_loop()),
                 ]
-                await self._claim_loop(until_idle)
+                await self._cycle_loop(until_idle)
                 await self._drain()
                 for task in background:
                     task.cancel()
         finally:
             self._group = None
-            await listener.close()
-            await pool.close()
-            self._pool = None
+            await self._conn.close()
+            self._conn = None
 
     def _on_notify(self, *_: object) -> None:
-        self._wakeup.set()
+        self._notified = True
+        self._news.set()
 
-    # --- claiming ------------------------------------------------------------------------
+    # --- the cycle: write finished jobs, claim more -----------------------------------------
 
-    async def _claim_loop(self, until_idle: bool) -> None:
-        while True:
-            await self._slot_free.wait()
-            if self._stopping:
-                return
-            settled = self._flushed.is_set() and not self._running
-            self._wakeup.clear()
-            want = self._opts.concurrency - len(self._running)
-            rows = await self._pool_fetch(
-                sql.CLAIM, want, self.worker_id, self._opts.lease_s, self._registry.job_types
-            )
+    async def _cycle_loop(self, until_idle: bool) -> None:
+        drained = False  # the last claim found fewer ready jobs than it asked for
+        while not self._stopping:
+            self._news.clear()
+            if self._notified:
+                self._notified = drained = False
+            capacity = self._opts.concurrency + self._opts.prefetch
+            want = 0 if drained else capacity - len(self._held)
+            if want == 0 and not self._finished:
+                if drained and until_idle and not self._held:
+                    return
+                if not await self._wait_for_news(self._opts.idle_poll_s if drained else None):
+                    drained = False  # poll: delayed jobs become due without a notification
+                continue
+            batch = self._finished
+            rows = await self._cycle(want)
             for row in rows:
                 self._start(row)
-            if len(rows) == want:
-                continue
-            if until_idle and not rows and not self._running:
-                if settled:
-                    return
-                await self._flushed.wait()
-                continue
-            await self._wait_for_work()
+            requeued = any(r.status is JobStatus.QUEUED for _, r in batch)
+            drained = (len(rows) < want if want else drained) and not requeued
 
-    async def _wait_for_work(self) -> None:
+    async def _wait_for_news(self, timeout_s: float | None) -> bool:
+        """Wait for :attr:`_news`; False if ``timeout_s`` passed first."""
         try:
-            async with asyncio.timeout(self._opts.idle_poll_s):
-                await self._wakeup.wait()
+            async with asyncio.timeout(timeout_s):
+                await self._news.wait()
         except TimeoutError:
-            pass  # poll again: delayed jobs become due without a notification
+            return False
+        return True
+
+    async def _cycle(self, want: int) -> list[asyncpg.Record]:
+        """One round trip: write the finished jobs, claim up to ``want``."""
+        batch, self._finished = self._finished, []
+        jobs = [job for job, _ in batch]
+        done = [resolution for _, resolution in batch]
+        return await self._fetch(
+            sql.CYCLE,
+            self.worker_id,
+            self._opts.lease_s,
+            self._job_types,
+            want,
+            [j.id for j in jobs],
+            [j.attempts for j in jobs],
+            [r.status.value for r in done],
+            [r.attempts for r in done],
+            [r.timeout_s for r in done],
+            [r.delay_s for r in done],
+            [r.run_at for r in done],
+            [r.error[-MAX_ERROR_CHARS:] if r.error else None for r in done],
+        )
 
     def _start(self, row: asyncpg.Record) -> None:
         job_id, job_type, payload, attempts, max_attempts, timeout_s = row
         job = HeldJob(job_id, job_type, json.loads(payload), attempts, timeout_s, self.worker_id)
         claimed = _Claimed(job, max_attempts, self._registry.spec(job_type))
-        self._running[job_id] = claimed
-        if len(self._running) >= self._opts.concurrency:
-            self._slot_free.clear()
+        self._held[job_id] = claimed
+        if len(self._held) - len(self._waiting) > self._opts.concurrency:
+            self._waiting.append(claimed)
+        else:
+            self._launch(claimed)
+
+    def _launch(self, claimed: _Claimed) -> None:
         assert self._group is not None, "the worker is not running"
-        claimed.task = self._group.create_task(self._handle(claimed), name=f"job-{job_id}")
+        claimed.task = self._group.create_task(self._handle(claimed), name=f"job-{claimed.job.id}")
 
     # --- handling ------------------------------------------------------------------------
 
     async def _handle(self, claimed: _Claimed) -> None:
         job, spec = claimed.job, claimed.spec
-        job_log = JobLogger(
-            logging.getLogger(f"gaia.jobs.{job.job_type}"),
-            {
-                "job_id": job.id,
-                "job_type": job.job_type,
-                "attempt": job.attempts,
-                "subject": describe_subject(job.payload),
-            },
-        )
+        job_log = job_logger(job.id, job.job_type, job.attempts, job.payload)
         ctx = JobContext(
             job.id, job.job_type, job.attempts, claimed.max_attempts, job.timeout_s,
             self._session_factory, job_log,
@@ -228,11 +256,11 @@ class Worker:
                 await give_up(self._session_factory, spec, failed, resolution.error or "", job_log)
             else:
                 self._finished.append((job, resolution))
-                self._flushed.clear()
-                self._has_finished.set()
         finally:
-            del self._running[job.id]
-            self._slot_free.set()
+            del self._held[job.id]
+            if self._waiting and not self._stopping:
+                self._launch(self._waiting.popleft())
+            self._news.set()
 
     @staticmethod
     async def _outcome(spec: JobSpec[Any], job: HeldJob, ctx: JobContext) -> JobOutcome | None:
@@ -250,39 +278,14 @@ class Worker:
             return Retry(traceback.format_exc()[-MAX_ERROR_CHARS:])
         return None
 
-    # --- writing results, leases, shutdown --------------------------------------------------
-
-    async def _flush_loop(self) -> None:
-        while True:
-            await self._has_finished.wait()
-            self._has_finished.clear()
-            batch, self._finished = self._finished, []
-            await self._write_finished(batch)
-            if not self._finished:
-                self._flushed.set()
-
-    async def _write_finished(self, batch: list[tuple[HeldJob, Resolution]]) -> None:
-        jobs = [job for job, _ in batch]
-        done = [resolution for _, resolution in batch]
-        await self._pool_execute(
-            sql.FINISH,
-            self.worker_id,
-            [j.id for j in jobs],
-            [j.attempts for j in jobs],
-            [r.status.value for r in done],
-            [r.attempts for r in done],
-            [r.timeout_s for r in done],
-            [r.delay_s for r in done],
-            [r.run_at for r in done],
-            [r.error[-MAX_ERROR_CHARS:] if r.error else None for r in done],
-        )
+    # --- leases, maintenance, shutdown --------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
         while True:
             await asyncio.sleep(self._opts.lease_s / 3)
-            if self._running:
-                await self._pool_execute(
-                    sql.EXTEND_LEASES, self.worker_id, self._opts.lease_s, list(self._running)
+            if self._held:
+                await self._fetch(
+                    sql.EXTEND_LEASES, self.worker_id, self._opts.lease_s, list(self._held)
                 )
 
     async def _maintenance_loop(self) -> None:
@@ -300,28 +303,33 @@ class Worker:
 
     async def _drain(self) -> None:
         """Let running handlers finish within the grace period; hand the rest back."""
-        tasks = [c.task for c in self._running.values() if c.task is not None]
+        tasks = [c.task for c in self._held.values() if c.task is not None]
         if tasks:
             log.info("worker %s: waiting up to %g s for %d running jobs",
                      self.worker_id, self._opts.shutdown_grace_s, len(tasks))
             await asyncio.wait(tasks, timeout=self._opts.shutdown_grace_s)
-        leftover = {job_id: c.task for job_id, c in self._running.items() if c.task is not None}
-        for task in leftover.values():
+        leftover = list(self._held)
+        started = [c.task for c in self._held.values() if c.task is not None]
+        for task in started:
             task.cancel()
+        if started:
+            await asyncio.wait(started)
         if leftover:
-            await asyncio.wait(leftover.values())
-            await self._pool_fetch(sql.RELEASE, self.worker_id, list(leftover))
+            await self._fetch(sql.RELEASE, self.worker_id, leftover)
             log.warning("worker %s: released %d unfinished jobs: %s",
                         self.worker_id, len(leftover), sorted(leftover))
-        await self._flushed.wait()
+        self._held.clear()
+        self._waiting.clear()
+        if self._finished:
+            await self._cycle(0)
 
-    async def _pool_fetch(self, statement: str, *args: Any) -> list[asyncpg.Record]:
-        assert self._pool is not None, "the worker is not running"
-        return await self._pool.fetch(statement, *args)
-
-    async def _pool_execute(self, statement: str, *args: Any) -> None:
-        assert self._pool is not None, "the worker is not running"
-        await self._pool.execute(statement, *args)
+    async def _fetch(self, statement: str, *args: Any) -> list[asyncpg.Record]:
+        """Run a statement on the worker's connection. The cycle, the heartbeat and the release
+        take turns: statements of one worker that lock the same rows never overlap (no
+        deadlock between a lease renewal and a batch of completions)."""
+        assert self._conn is not None, "the worker is not running"
+        async with self._conn_lock:
+            return await self._conn.fetch(statement, *args)
 
 
 def _log_outcome(job_log: JobLogger, resolution: Resolution) -> None:
@@ -329,7 +337,8 @@ def _log_outcome(job_log: JobLogger, resolution: Resolution) -> None:
         job_log.info("succeeded")
     elif resolution.status is JobStatus.QUEUED:
         when = resolution.run_at.isoformat() if resolution.run_at else f"in {resolution.delay_s:g} s"
-        job_log.warning("rescheduled %s: %s", when, (resolution.error or "").splitlines()[-1:])
+        last_line = (resolution.error or "").strip().rsplit("\n", 1)[-1]
+        job_log.warning("rescheduled %s: %s", when, last_line)
 
 
 def stop_on_signals(worker: Worker, signals: tuple[signal.Signals, ...] = (

@@ -11,38 +11,24 @@ the flags below override them. Example on a local net::
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import uvicorn
 
-from gaia.config import Settings, apply_overrides
+from gaia.cli import (
+    GFS_FLAGS,
+    LOG_FLAGS,
+    WALLET_AND_CHAIN_FLAGS,
+    Flag,
+    add_flags,
+    configure_logging,
+    settings_from,
+)
+from gaia.config import Settings
 from gaia.miner.app import create_app
 
-
-@dataclass(frozen=True)
-class Flag:
-    name: str
-    setting: str
-    help: str
-    type: Any = str
-    extra: tuple[tuple[str, Any], ...] = ()
-
-
-FLAGS: tuple[Flag, ...] = (
-    Flag("--wallet.name", "wallet.name", "wallet (coldkey) name"),
-    Flag("--wallet.hotkey", "wallet.hotkey", "hotkey name inside the wallet"),
-    Flag("--wallet.path", "wallet.path", "directory holding the wallets", Path),
-    Flag("--subtensor.network", "chain.network", "bittensor network (finney, test, ws://...)"),
-    Flag("--netuid", "chain.netuid", "subnet uid", int),
-    Flag("--chain", "chain.kind", "where the metagraph comes from",
-         extra=(("choices", ["bittensor", "static"]),)),
-    Flag("--chain.static-path", "chain.static_path", "neurons JSON file for --chain static", Path),
-    Flag("--metagraph-refresh-s", "chain.metagraph_refresh_s", "seconds between metagraph reads",
-         float),
+MINER_FLAGS: tuple[Flag, ...] = (
     Flag("--host", "miner.host", "address to listen on"),
     Flag("--port", "miner.port", "port to listen on", int),
     Flag("--data-dir", "miner.data_dir", "miner state: SQLite file and forecast stores", Path),
@@ -67,23 +53,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag("--serve-axon", "miner.serve_axon", "publish ip:port on the chain at start",
          extra=(("action", "store_const"), ("const", True))),
     Flag("--external-ip", "miner.external_ip", "address to publish with --serve-axon"),
-    Flag("--gfs.base-url", "data.gfs_base_url", "GFS archive base URL"),
-    Flag("--gfs.fallback-url", "data.gfs_fallback_url",
-         "second GFS base URL tried on failure ('' for none)"),
-    Flag("--data.cache-dir", "data.cache_dir", "cache of downloaded GFS messages", Path),
-    Flag("--data.download-concurrency", "data.download_concurrency",
-         "parallel GFS range requests", int),
-    Flag("--data.http-timeout-s", "data.http_timeout_s", "timeout of one GFS request", float),
-    Flag("--log-level", "log_level", "logging level",
-         extra=(("choices", ["DEBUG", "INFO", "WARNING", "ERROR"]),)),
 )
-
-
-def _current(settings: Settings, dotted: str) -> Any:
-    value: Any = settings
-    for part in dotted.split("."):
-        value = getattr(value, part)
-    return value
+FLAGS = WALLET_AND_CHAIN_FLAGS + MINER_FLAGS + GFS_FLAGS + LOG_FLAGS
 
 
 def build_parser(defaults: Settings | None = None) -> argparse.ArgumentParser:
@@ -94,32 +65,18 @@ def build_parser(defaults: Settings | None = None) -> argparse.ArgumentParser:
         description="Gaia weather miner: answers validators' signed requests, forecasts from "
         "GFS, serves the signed forecast store. Flags override GAIA_* settings.",
     )
-    for flag in FLAGS:
-        help_text = f"{flag.help} (now: {_current(defaults, flag.setting)})"
-        options: dict[str, Any] = {"dest": flag.setting, "help": help_text, "default": None}
-        options.update(flag.extra)
-        if options.get("action") != "store_const" and "choices" not in options:
-            options["metavar"] = flag.setting.rsplit(".", 1)[-1].upper()
-        if options.get("action") not in ("store_const", "append"):
-            options["type"] = flag.type
-        parser.add_argument(flag.name, **options)
+    add_flags(parser, FLAGS, defaults)
     return parser
 
 
 def settings_from_args(argv: Sequence[str] | None, base: Settings | None = None) -> Settings:
     base = base or Settings()
-    args = build_parser(base).parse_args(argv)
-    overrides = {flag.setting: getattr(args, flag.setting) for flag in FLAGS}
-    return apply_overrides(base, overrides)
+    return settings_from(build_parser(base).parse_args(argv), FLAGS, base)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     settings = settings_from_args(argv)
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
+    configure_logging(settings.log_level)
     app = create_app(settings)
     uvicorn.run(
         app,

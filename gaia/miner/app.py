@@ -19,7 +19,9 @@ from gaia.tasks.defined_tasks.weather.protocol import ErrorResponse
 from gaia.tasks.defined_tasks.weather.weather_task import forecasts_router, jobs_router
 
 
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def _error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body = ErrorResponse(error=code, message=message).model_dump()
     return JSONResponse(body, status_code=status, headers=headers)
 

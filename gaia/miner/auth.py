@@ -1,9 +1,11 @@
 """Authentication of validator requests: ``bittensor.http_auth`` plus the caller's standing.
 
-Order of checks: signature, receiver and freshness (401), replay against the nonce table
-shared by every worker of the miner (401), per-hotkey rate limit (429), validator standing
-(403). A refused request changes nothing but the nonce table. API calls and forecast file
-reads are limited separately: reading one forecast takes thousands of file requests.
+Order of checks: signature, receiver and freshness (401); validator standing (403), so
+strangers never write to the database; replay against the nonce table shared by every
+worker of the miner (401); the per-hotkey rate limit (429), after the replay check so that
+a captured request replayed cannot spend a validator's budget. A refused request changes
+nothing but the nonce table. API calls and forecast file reads are limited separately:
+reading one forecast takes thousands of file requests.
 """
 
 from __future__ import annotations
@@ -21,23 +23,17 @@ from gaia.miner.database import MinerDatabase
 from gaia.miner.errors import NotAValidator, RateLimited, Unauthenticated
 from gaia.miner.validators import ValidatorRegistry
 
-NONCE_RETENTION = timedelta(
-    seconds=http_auth.DEFAULT_MAX_AGE + http_auth.DEFAULT_ALLOWED_SKEW + 60
-)
+NONCE_RETENTION = timedelta(seconds=http_auth.DEFAULT_MAX_AGE + http_auth.DEFAULT_ALLOWED_SKEW + 60)
 
 
-class _CapturingNonceStore:
-    """Accepts the nonce that ``verify`` hands over after the signature checked out.
+class _DeferredNonceStore:
+    """Lets ``verify`` pass its replay step: the shared store is the (async) database.
 
-    ``verify`` is synchronous, the shared store is the database: the nonce is captured here
-    and recorded (or found to be a replay) right after, in :meth:`Authenticator.authenticate`.
+    ``verify`` is synchronous; the caller's nonce is recorded, or found to be a replay,
+    right after it returns, in :meth:`Authenticator.authenticate`.
     """
 
-    def __init__(self) -> None:
-        self.seen: tuple[str, int] | None = None
-
     def check_and_store(self, hotkey_ss58: str, nonce_ns: int) -> bool:
-        self.seen = (hotkey_ss58, nonce_ns)
         return True
 
 
@@ -93,28 +89,32 @@ class Authenticator:
         self._clock = clock
 
     async def authenticate(self, request: SignedRequest, bucket: RateBucket) -> str:
-        caller = await self._verified_caller(request)
-        if not self._limiters[bucket].admit(caller):
-            raise RateLimited(f"hotkey {caller} exceeded its request rate", headers={"Retry-After": "60"})
-        refusal = self._registry.refusal(caller)
+        caller = self._verified(request)
+        refusal = self._registry.refusal(caller.hotkey_ss58)
         if refusal is not None:
             raise NotAValidator(refusal)
-        return caller
+        expires_at = self._clock() + NONCE_RETENTION
+        if not await self._db.remember_nonce(caller.hotkey_ss58, caller.nonce_ns, expires_at):
+            raise Unauthenticated(
+                "ReplayedRequest: this nonce was already accepted from this hotkey"
+            )
+        if not self._limiters[bucket].admit(caller.hotkey_ss58):
+            raise RateLimited(
+                f"hotkey {caller.hotkey_ss58} exceeded its request rate",
+                headers={"Retry-After": "60"},
+            )
+        return caller.hotkey_ss58
 
-    async def _verified_caller(self, request: SignedRequest) -> str:
-        store = _CapturingNonceStore()
+    def _verified(self, request: SignedRequest) -> http_auth.Caller:
+        """Signature, receiver and freshness; the replay check is the database's."""
         try:
-            caller = http_auth.verify(
+            return http_auth.verify(
                 request.headers,
                 request.body,
                 method=request.method,
                 path=request.target,
                 self_hotkey_ss58=self._own_hotkey,
-                nonce_store=store,
+                nonce_store=_DeferredNonceStore(),
             )
         except http_auth.AuthError as exc:
             raise Unauthenticated(f"{type(exc).__name__}: {exc}") from exc
-        expires_at = self._clock() + NONCE_RETENTION
-        if not await self._db.remember_nonce(caller.hotkey_ss58, caller.nonce_ns, expires_at):
-            raise Unauthenticated("ReplayedRequest: this nonce was already accepted from this hotkey")
-        return caller.hotkey_ss58

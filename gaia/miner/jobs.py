@@ -86,7 +86,10 @@ class JobService:
             self._runner.ensure_running(job)
         log.info(
             "initiate-fetch %s from %s: job %s %s (%s)",
-            request.gfs_init_time.isoformat(), caller, job.job_id, job.status,
+            request.gfs_init_time.isoformat(),
+            caller,
+            job.job_id,
+            job.status,
             "new" if created else "existing",
         )
         return InitiateFetchResponse(job_id=job.job_id, status=job.status)

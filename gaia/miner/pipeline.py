@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from functools import partial
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -72,11 +72,14 @@ async def run_job(job: JobRecord, ctx: PipelineContext) -> str:
         ):
             raise JobLost(f"job {job.job_id} left fetching_inputs during the fetch")
         manifest_hash = await _infer_and_store(job, inputs, ctx)
-    if not await ctx.db.mark_ready(job.job_id, manifest_hash, ctx.clock()):
-        raise JobLost(f"job {job.job_id} left inference_running before it finished")
+        # still holding the slot: at most inference_concurrency jobs show inference_running
+        if not await ctx.db.mark_ready(job.job_id, manifest_hash, ctx.clock()):
+            raise JobLost(f"job {job.job_id} left inference_running before it finished")
     log.info(
         "job %s: forecast_ready in %.1fs, manifest %s",
-        job.job_id, time.monotonic() - started, manifest_hash,
+        job.job_id,
+        time.monotonic() - started,
+        manifest_hash,
     )
     return manifest_hash
 
@@ -97,17 +100,28 @@ async def _infer_and_store(job: JobRecord, inputs: ForecastInputs, ctx: Pipeline
             lead_hours=FORECAST_LEAD_HOURS,
         ),
     )
-    steps = ctx.model.forecast(inputs, FORECAST_LEAD_HOURS)
-    done = 0
+    steps = await _in_pool(ctx, _start_forecast, ctx.model, inputs)
+    written: set[int] = set()
     while (step := await _in_pool(ctx, _next_step, steps)) is not None:
         lead, state = step
         await _in_pool(ctx, writer.write_lead, lead, state)
-        done += 1
-        await ctx.db.record_progress(job.job_id, done, ctx.clock())
-        log.debug("job %s: lead %dh written (%d/%d)", job.job_id, lead, done, len(FORECAST_LEAD_HOURS))
-    log.info("job %s: %d leads computed and written in %.1fs", job.job_id, done, time.monotonic() - started)
+        written.add(lead)
+        await ctx.db.record_progress(job.job_id, len(written), ctx.clock())
+        log.debug("job %s: lead %dh written (%d done)", job.job_id, lead, len(written))
+    log.info(
+        "job %s: %d leads computed and written in %.1fs",
+        job.job_id,
+        len(written),
+        time.monotonic() - started,
+    )
     signed = await _in_pool(ctx, writer.finalize, job.job_id, ctx.signer)
     return str(signed.manifest_hash)
+
+
+def _start_forecast(
+    model: ForecastModel, inputs: ForecastInputs
+) -> Iterator[tuple[int, xr.Dataset]]:
+    return iter(model.forecast(inputs, FORECAST_LEAD_HOURS))
 
 
 def _next_step(steps: Iterator[tuple[int, xr.Dataset]]) -> tuple[int, xr.Dataset] | None:

@@ -53,10 +53,6 @@ class JobRunner:
             self.ensure_running(job)
         return len(jobs)
 
-    def is_running(self, job_id: str) -> bool:
-        task = self._tasks.get(job_id)
-        return task is not None and not task.done()
-
     async def close(self) -> None:
         """Cancel running jobs; they stay unfinished and resume at the next start."""
         tasks = [t for t in self._tasks.values() if not t.done()]

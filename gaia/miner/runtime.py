@@ -69,12 +69,20 @@ async def _every(interval_s: float, action: Callable[[], Awaitable[Any]], what: 
             log.exception("%s failed; retrying in %.0fs", what, interval_s)
 
 
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def _axon_ip(settings: Settings) -> str:
     miner = settings.miner
     if miner.external_ip:
         return miner.external_ip
     if miner.host in ("0.0.0.0", "::", ""):
-        raise ChainError("--serve-axon needs --external-ip when the miner listens on all interfaces")
+        raise ChainError(
+            "--serve-axon needs --external-ip when the miner listens on all interfaces"
+        )
     return miner.host
 
 
@@ -98,7 +106,7 @@ class MinerRuntime:
             stack.push_async_callback(self.db.close)
             wallet = load_wallet(self.settings)
             hotkey = wallet.hotkey.ss58_address
-            chain = build_chain_client(self.settings.chain, hotkey=hotkey)
+            chain = build_chain_client(self.settings.chain, hotkey=hotkey, wallet=wallet)
             registry = await self._registry(chain)
             executor = ThreadPoolExecutor(
                 max_workers=self.settings.miner.inference_concurrency + 1,
@@ -119,7 +127,10 @@ class MinerRuntime:
         registry = ValidatorRegistry(
             chain, min_stake=miner.min_validator_stake, allowlist=miner.validator_allowlist
         )
-        await registry.refresh()
+        try:
+            await registry.refresh()
+        except ChainError as exc:  # serve the allowlist meanwhile; the refresh loop retries
+            log.error("cannot read the metagraph at start: %s", exc)
         return registry
 
     def _runner(self, wallet: bt.Wallet, executor: ThreadPoolExecutor) -> JobRunner:
@@ -148,12 +159,13 @@ class MinerRuntime:
         await self._maintain()
         tasks = [
             asyncio.create_task(
-                _every(self.settings.chain.metagraph_refresh_s, registry.refresh, "metagraph refresh")
+                _every(
+                    self.settings.chain.metagraph_refresh_s, registry.refresh, "metagraph refresh"
+                )
             ),
             asyncio.create_task(_every(MAINTENANCE_INTERVAL_S, self._maintain, "maintenance")),
         ]
-        for task in tasks:
-            stack.callback(task.cancel)
+        stack.push_async_callback(_cancel, tasks)
 
     async def _maintain(self) -> None:
         now = self.clock()
@@ -161,7 +173,9 @@ class MinerRuntime:
         await purge_expired(self.db, self.store_root, now - retention)
         await self.db.forget_nonces_before(now)
 
-    def _services(self, hotkey: str, registry: ValidatorRegistry, runner: JobRunner) -> MinerServices:
+    def _services(
+        self, hotkey: str, registry: ValidatorRegistry, runner: JobRunner
+    ) -> MinerServices:
         miner = self.settings.miner
         authenticator = Authenticator(
             own_hotkey=hotkey,

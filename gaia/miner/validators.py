@@ -40,7 +40,9 @@ class ValidatorRegistry:
         if not neuron.validator_permit:
             return f"hotkey {hotkey} has no validator permit"
         if neuron.stake < self._min_stake:
-            return f"hotkey {hotkey} stake {neuron.stake:g} is below the minimum {self._min_stake:g}"
+            return (
+                f"hotkey {hotkey} stake {neuron.stake:g} is below the minimum {self._min_stake:g}"
+            )
         return None
 
     def _qualifies(self, neuron: Neuron) -> bool:

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from gaia.cli import (
+    DATABASE_FLAGS,
     GFS_FLAGS,
     LOG_FLAGS,
     WALLET_AND_CHAIN_FLAGS,
@@ -25,7 +26,6 @@ from gaia.config import Settings
 from gaia.database.migrations import SchemaOutOfDate
 
 VALIDATOR_FLAGS: tuple[Flag, ...] = (
-    Flag("--database-url", "database_url", "PostgreSQL URL of the validator database"),
     Flag("--workers", "validator.workers", "concurrent job handlers in this process", int),
     Flag("--schedule-hour", "validator.schedule_hour_utc", "UTC hour of the daily run", int),
     Flag("--backoff-scale", "validator.backoff_scale",
@@ -42,7 +42,7 @@ VALIDATOR_FLAGS: tuple[Flag, ...] = (
     Flag("--era5.url", "data.era5_url", "ERA5 zarr store (truth)"),
     Flag("--climatology.url", "data.climatology_url", "ERA5 climatology zarr store"),
 )
-FLAGS = WALLET_AND_CHAIN_FLAGS + GFS_FLAGS + VALIDATOR_FLAGS + LOG_FLAGS
+FLAGS = DATABASE_FLAGS + WALLET_AND_CHAIN_FLAGS + GFS_FLAGS + VALIDATOR_FLAGS + LOG_FLAGS
 
 
 def build_parser(defaults: Settings) -> argparse.ArgumentParser:

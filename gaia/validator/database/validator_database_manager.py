@@ -325,3 +325,25 @@ async def latest_scored_runs(session: AsyncSession, window: int) -> list[RunScor
 async def registrations(session: AsyncSession) -> list[Registration]:
     rows = await session.execute(select(Miner.hotkey, Miner.uid, Miner.registered_at))
     return [Registration(hotkey, uid, registered_at) for hotkey, uid, registered_at in rows]
+
+
+async def delete_response(session: AsyncSession, response_id: int) -> None:
+    """Remove a response and its scores (an operator starting a miner over)."""
+    response = await session.get(WeatherMinerResponse, response_id)
+    if response is None:
+        raise LookupError(f"no response {response_id}")
+    await session.execute(delete(WeatherMinerScore).where(
+        WeatherMinerScore.run_id == response.run_id,
+        WeatherMinerScore.miner_hotkey == response.miner_hotkey,
+    ))
+    await session.execute(delete(WeatherMinerResponse).where(WeatherMinerResponse.id == response_id))
+
+
+async def insert_response(session: AsyncSession, run_id: int, hotkey: str, uid: int | None) -> int:
+    response_id = await session.scalar(
+        insert(WeatherMinerResponse)
+        .values(run_id=run_id, miner_hotkey=hotkey, miner_uid=uid)
+        .returning(WeatherMinerResponse.id)
+    )
+    assert response_id is not None
+    return response_id

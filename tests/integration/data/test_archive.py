@@ -100,10 +100,10 @@ def test_build_is_deterministic_for_a_seed(tmp_path: Path) -> None:
     kwargs = {"grid_deg": 10.0, "start": start, "days": 2, "cycle_days": 0.5}
     one = build_archive(tmp_path / "a", seed=5, **kwargs)  # type: ignore[arg-type]
     two = build_archive(tmp_path / "b", seed=5, **kwargs)  # type: ignore[arg-type]
-    three = build_archive(tmp_path / "c", seed=6, **kwargs)  # type: ignore[arg-type]
-    rel = gfs_file_path(one.cycles[1], 6)
-    assert (one.gfs_dir / rel).read_bytes() == (two.gfs_dir / rel).read_bytes()
-    assert (one.gfs_dir / rel).read_bytes() != (three.gfs_dir / rel).read_bytes()
+    grib = f"{one.gfs_prefix}/{gfs_file_path(one.cycles[1], 6)}"
+    for rel in (grib, grib + ".idx",
+                "era5.zarr/temperature/3.0.0.0", "climatology.zarr/geopotential/0.0.0.0.0"):
+        assert (one.root / rel).read_bytes() == (two.root / rel).read_bytes(), rel
     assert ArchiveInfo.load(one.root) == one
     assert one.init_times == (start + timedelta(hours=6),)
 

@@ -111,3 +111,13 @@ def leap_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def test_leap_days(leap_store: str, when: datetime, code: int) -> None:
     ds = ClimatologySource(leap_store).for_times([when], variables=["2t"])
     assert float(ds["2t"].values[0, 0, 0]) == code
+
+
+def test_zarr_reads_retry_5xx(archive, clean_archive_server) -> None:  # noqa: ANN001
+    era5 = Era5Source(archive.era5_url(clean_archive_server.url))
+    lazy = era5.truth([archive.start], variables=["msl"])
+    clean_archive_server.reset()
+    clean_archive_server.fail_next(2, status=500)
+    values = lazy["msl"].values
+    assert np.isfinite(values).all()
+    assert [r.status for r in clean_archive_server.requests] == [500, 500, 200]

@@ -209,3 +209,13 @@ async def test_naive_or_off_cycle_times_are_refused(tmp_path) -> None:  # noqa: 
             await gfs.fetch_inputs(datetime(2025, 1, 1))
         with pytest.raises(ValueError, match="not a 6-hourly GFS cycle"):
             await gfs.fetch_inputs(datetime(2025, 1, 1, 3, tzinfo=UTC))
+
+
+async def test_timeouts_are_retried_then_reported(
+    archive, clean_archive_server, tmp_path  # noqa: ANN001
+) -> None:
+    clean_archive_server.latency_s = 0.5
+    async with _source(archive.gfs_base_url(clean_archive_server.url), tmp_path,
+                       timeout_s=0.05, max_retries=1) as gfs:
+        with pytest.raises(GfsTransportError, match="ReadTimeout"):
+            await gfs.fetch_analysis([archive.init_times[0]], variables=["msl"])

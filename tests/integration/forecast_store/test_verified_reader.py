@@ -193,3 +193,44 @@ def test_manifest_is_checked_against_the_run(written: WrittenForecast) -> None:
     holey = manifest.model_copy(update={"files": files})
     with pytest.raises(ForecastInvalid, match="does not list 1 declared files"):
         check_manifest_against_run(holey, init_time=INIT_TIME, truth_grid=SMALL_GRID)
+
+
+def test_oversized_files_are_invalid(written: WrittenForecast) -> None:
+    manifest = written.signed.manifest
+    files = dict(manifest.files)
+    key = chunk_key("z", 0, 0)
+    files[key] = files[key].model_copy(update={"size": 10**9})
+    bloated = manifest.model_copy(update={"files": files})
+    with pytest.raises(ForecastInvalid, match="exceed"):
+        check_manifest_against_run(bloated, init_time=INIT_TIME, truth_grid=SMALL_GRID)
+
+
+async def test_chunk_missing_from_the_manifest_is_invalid_not_a_fill_value(
+    client: SignedClient, server: ForecastServer, written: WrittenForecast
+) -> None:
+    manifest = written.signed.manifest
+    files = dict(manifest.files)
+    del files[chunk_key("v", 1, 1)]
+    holey = manifest.model_copy(update={"files": files})
+    forecast = await open_verified_forecast(
+        client, server.base_url, JOB, holey, holey.manifest_hash, policy=FAST
+    )
+    await load_lead(forecast, SMALL_LEADS[0])
+    with pytest.raises(ForecastInvalid, match=r"chunk v/c/1/1/0/0 is not listed"):
+        await load_lead(forecast, SMALL_LEADS[1])
+
+
+async def test_reads_run_concurrently_within_the_bound(
+    client: SignedClient, server: ForecastServer, written: WrittenForecast
+) -> None:
+    signed = written.signed
+    server.delay_s = 0.05
+    for bound in (2, 8):
+        server.max_in_flight = 0
+        policy = FetchPolicy(max_concurrency=bound, attempts=1)
+        forecast = await open_verified_forecast(
+            client, server.base_url, JOB, signed.manifest, signed.manifest_hash, policy=policy
+        )
+        server.max_in_flight = 0
+        await load_lead(forecast, SMALL_LEADS[0])
+        assert 1 < server.max_in_flight <= bound

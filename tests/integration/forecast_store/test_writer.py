@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import bittensor as bt
 import numpy as np
 import pytest
 import xarray as xr
@@ -95,5 +96,23 @@ def test_finalize_refuses_missing_leads_and_foreign_grids(tmp_path: Path) -> Non
     _, foreign = next(get_model("persistence").forecast(other, [12]))
     with pytest.raises(ForecastWriteError, match="grid"):
         writer.write_lead(12, foreign)
+    with pytest.raises(ForecastWriteError, match="must be valid at 2026-11-21T00:00"):
+        writer.write_lead(12, state)
+    _, state12 = next(get_model("persistence").forecast(inputs, [12]))
     with pytest.raises(ForecastWriteError, match="missing variable 'z'"):
-        writer.write_lead(12, state.drop_vars("z"))
+        writer.write_lead(12, state12.drop_vars("z"))
+    with pytest.raises(ForecastWriteError, match=r"'t' lacks levels \[850\]"):
+        writer.write_lead(12, state12.sel(level=[500]))
+
+
+def test_a_wallet_on_disk_signs_with_its_hotkey(tmp_path: Path) -> None:
+    wallet = bt.Wallet(name="miner", hotkey="default", path=str(tmp_path / "wallets"))
+    wallet.create_new_coldkey(use_password=False, suppress=True)
+    wallet.create_new_hotkey(use_password=False, suppress=True)
+    inputs = small_inputs()
+    writer = _writer(tmp_path / "job-w", leads=(6,))
+    writer.write_lead(6, next(get_model("persistence").forecast(inputs, [6]))[1])
+    signed = writer.finalize("job-w", wallet)
+    hotkey = wallet.hotkey.ss58_address
+    assert signed.signer == signed.manifest.miner_hotkey == hotkey
+    assert verify_signed_manifest(manifest_path(tmp_path / "job-w").read_bytes(), hotkey) == signed

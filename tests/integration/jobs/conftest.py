@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -45,29 +43,3 @@ def spawn_worker(database_url: str) -> Iterator[Callable[..., subprocess.Popen[b
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-
-
-async def wait_for(
-    engine: AsyncEngine, query: str, predicate: Callable[[Any], bool], timeout_s: float = 60.0
-) -> Any:
-    """Poll ``query`` (one scalar) until ``predicate`` holds; fail after ``timeout_s``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        async with engine.connect() as conn:
-            value = (await conn.execute(text(query))).scalar()
-        if predicate(value):
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"gave up waiting: {query!r} last returned {value!r}")
-        await asyncio.sleep(0.05)
-
-
-async def wait_exit(proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> int:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while proc.poll() is None:
-        if loop.time() > deadline:
-            raise AssertionError(f"worker {proc.pid} did not exit within {timeout_s} s")
-        await asyncio.sleep(0.05)
-    return proc.returncode

@@ -83,7 +83,7 @@ async def test_rolled_back_transaction_leaves_neither_state_nor_job(session_fact
     assert await jobs(session_factory) == []
 
 
-async def test_enqueue_many_skips_live_singletons_and_honours_run_at(session_factory):
+async def test_enqueue_many_skips_live_and_repeated_singletons_and_honours_run_at(session_factory):
     later = datetime.now(UTC) + timedelta(hours=1)
     async with session_factory() as session, session.begin():
         await QUEUE.enqueue(session, WeatherJob.SEED, {}, singleton_key=SEED_KEY)
@@ -91,8 +91,10 @@ async def test_enqueue_many_skips_live_singletons_and_honours_run_at(session_fac
             NewJob(WeatherJob.SEED, {}, SEED_KEY),
             NewJob(WeatherJob.POLL_MINER, {"miner_hotkey": "a"}),
             NewJob(WeatherJob.POLL_MINER, {"miner_hotkey": "b"}),
+            NewJob(WeatherJob.ORCHESTRATE, {}, "weather.orchestrate:run=1"),
+            NewJob(WeatherJob.ORCHESTRATE, {}, "weather.orchestrate:run=1"),
         ], run_at=later)
-    assert len(ids) == 2
+    assert len(ids) == 3
     polls = [j for j in await jobs(session_factory) if j.job_type == WeatherJob.POLL_MINER]
     assert [j.run_at for j in polls] == [later, later]
     assert [j.max_attempts for j in polls] == [10, 10]

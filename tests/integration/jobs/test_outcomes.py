@@ -26,7 +26,7 @@ from gaia.jobs import (
     asyncpg_dsn,
     reap_expired,
 )
-from tests.integration.jobs.conftest import wait_for
+from tests.integration.jobs.waiting import wait_for
 
 UNTIL = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -275,11 +275,85 @@ async def test_idle_worker_wakes_on_notify(harness, engine):
     harness.register(WeatherJob.ORCHESTRATE, done)
     worker = harness.worker(idle_poll_s=600)
     running = asyncio.create_task(worker.run())
-    await wait_for(engine, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'",
-                   lambda n: n >= 1)
-    await asyncio.sleep(0.2)  # let the first (empty) claim pass; the worker now waits
-    job_id = await harness.enqueue(WeatherJob.ORCHESTRATE, {"run_id": 1})
-    await wait_for(engine, f"SELECT status::text FROM validator_jobs WHERE id = {job_id}",
-                   lambda s: s == "succeeded", timeout_s=120)
+    for run_id in (1, 2):  # after the first job the worker has found the queue empty and waits
+        job_id = await harness.enqueue(WeatherJob.ORCHESTRATE, {"run_id": run_id})
+        await wait_for(engine, f"SELECT status::text FROM validator_jobs WHERE id = {job_id}",
+                       lambda s: s == "succeeded", timeout_s=120)
     worker.stop()
     await running
+
+
+async def test_prefetch_never_runs_more_than_concurrency_handlers(harness):
+    active, peak, done = 0, 0, []
+
+    async def short(payload, ctx):
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.01)
+        active -= 1
+        done.append(payload["i"])
+
+    harness.register(WeatherJob.ORCHESTRATE, short)
+    for i in range(12):
+        await harness.enqueue(WeatherJob.ORCHESTRATE, {"i": i})
+    await harness.work(concurrency=2, prefetch=3)
+    assert peak == 2
+    assert sorted(done) == list(range(12))
+    assert await harness.rows("SELECT status::text, attempts, count(*) FROM validator_jobs "
+                              "GROUP BY 1, 2") == [("succeeded", 1, 12)]
+
+
+async def test_stop_finishes_running_jobs_and_releases_prefetched_ones(harness, engine):
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def blocked(payload, ctx):
+        started.set()
+        await release.wait()
+
+    harness.register(WeatherJob.ORCHESTRATE, blocked)
+    ids = [await harness.enqueue(WeatherJob.ORCHESTRATE, {"i": i}) for i in range(3)]
+    worker = harness.worker(concurrency=1, prefetch=2, shutdown_grace_s=60)
+    running = asyncio.create_task(worker.run())
+    await started.wait()
+    held = await harness.rows("SELECT count(*) FROM validator_jobs WHERE status = 'running'")
+    worker.stop()
+    release.set()  # the running job finishes within the grace period
+    await running
+    assert held == [(3,)]
+    states = [((j := await harness.job(i)).status, j.attempts, j.locked_by) for i in ids]
+    assert states == [(JobStatus.SUCCEEDED, 1, None), (JobStatus.QUEUED, 0, None),
+                      (JobStatus.QUEUED, 0, None)]
+
+
+async def test_worker_purges_jobs_past_retention(harness, engine):
+    async def done(payload, ctx):
+        return None
+
+    harness.register(WeatherJob.ORCHESTRATE, done)
+    old, recent = [await harness.enqueue(WeatherJob.ORCHESTRATE, {}) for _ in range(2)]
+    async with harness.session_factory() as session, session.begin():
+        for job_id, age in ((old, "15 days"), (recent, "1 day")):
+            await session.execute(update(ValidatorJob).where(ValidatorJob.id == job_id).values(
+                status=JobStatus.SUCCEEDED, finished_at=text(f"now() - interval '{age}'")))
+    worker = harness.worker(retention_days=14, reap_interval_s=0.05)
+    running = asyncio.create_task(worker.run())
+    await wait_for(engine, "SELECT count(*) FROM validator_jobs", lambda n: n == 1)
+    worker.stop()
+    await running
+    assert (await harness.job(recent)).status is JobStatus.SUCCEEDED
+
+
+async def test_heartbeat_keeps_a_long_job_leased(harness):
+    starts = []
+
+    async def long(payload, ctx: JobContext) -> None:
+        starts.append(ctx.attempt)
+        await asyncio.sleep(3)  # three leases long; the reaper looks every 0.1 s
+
+    harness.register(WeatherJob.ORCHESTRATE, long)
+    job_id = await harness.enqueue(WeatherJob.ORCHESTRATE, {})
+    await harness.work(lease_s=1.0, reap_interval_s=0.1)
+    job = await harness.job(job_id)
+    assert starts == [1]
+    assert (job.status, job.attempts, job.last_error) == (JobStatus.SUCCEEDED, 1, None)

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gaia.jobs import JobQueue, NewJob
-from tests.integration.jobs.conftest import wait_exit, wait_for
+from tests.integration.jobs.waiting import wait_exit, wait_for
 from tests.integration.jobs.worker_proc import JOB_TYPE, POLICY
 
 QUEUE = JobQueue({JOB_TYPE: POLICY})
@@ -25,7 +25,7 @@ async def rows(engine: AsyncEngine, query: str) -> list[tuple]:
 
 
 async def test_four_processes_handle_each_job_exactly_once(engine, side_tables, spawn_worker):
-    workers = [spawn_worker("--concurrency", "8") for _ in range(4)]
+    workers = [spawn_worker("--concurrency", "4") for _ in range(4)]
     for batch in range(4):
         await enqueue(engine, [{"key": f"{batch}-{i}"} for i in range(500)])
     await wait_for(

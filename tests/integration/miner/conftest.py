@@ -1,5 +1,5 @@
-"""Shared pieces of the miner's integration tests: a tiny local GFS archive served on
-loopback, real wallets, a static chain file, and one long-lived miner process."""
+"""Shared pieces of the miner's integration tests: the project's archive on loopback, real
+wallets, a static chain file, and one long-lived miner process per test module."""
 
 from __future__ import annotations
 
@@ -8,12 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from gaia.net.signed_http import SignedClient
-from tests.fixtures import miner as miner_fixtures
 from tests.fixtures.miner import MinerArchive, MinerIdentities, MinerProcess, new_miner
-
-miner_archive = miner_fixtures.miner_archive
-miner_identities = miner_fixtures.miner_identities
-miner_processes = miner_fixtures.miner_processes
 
 
 @pytest.fixture(scope="module")

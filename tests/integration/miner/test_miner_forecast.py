@@ -66,7 +66,9 @@ async def test_forecast_is_committed_verified_and_shared(
     assert on_disk == set(signed.manifest.files) | {"manifest.json"}
     for key, entry in signed.manifest.files.items():
         content = (store / key).read_bytes()
-        assert (len(content), hashlib.sha256(content).hexdigest()) == (entry.size, entry.sha256), key
+        assert (len(content), hashlib.sha256(content).hexdigest()) == (entry.size, entry.sha256), (
+            key
+        )
     # what is served is what was committed: metadata and the first and last lead of every field
     served = [k for k in signed.manifest.files if "/c/" not in k or _lead_index(k) in (0, 39)]
     files = await fetch_all(validator_client, miner, accepted.job_id, served)
@@ -87,12 +89,16 @@ async def test_forecast_is_committed_verified_and_shared(
 async def test_files_support_range_and_head(
     miner: MinerProcess, miner_archive, validator_client: SignedClient
 ) -> None:
-    job_id = (InitiateFetchResponse.model_validate_json(
-        (await initiate(validator_client, miner, miner_archive.init_time)).content
-    )).job_id
+    job_id = (
+        InitiateFetchResponse.model_validate_json(
+            (await initiate(validator_client, miner, miner_archive.init_time)).content
+        )
+    ).job_id
     status = await wait_for_job(validator_client, miner, job_id, finished)
     assert status.manifest_url is not None
-    manifest = json.loads((await validator_client.get(miner.url + status.manifest_url, miner.hotkey)).content)
+    manifest = json.loads(
+        (await validator_client.get(miner.url + status.manifest_url, miner.hotkey)).content
+    )
     key = next(k for k in sorted(manifest["manifest"]["files"]) if "/c/" in k)
     url = miner.url + forecast_file_path(job_id, key)
     whole = (await validator_client.get(url, miner.hotkey)).content

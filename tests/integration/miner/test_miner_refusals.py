@@ -47,7 +47,8 @@ async def test_unsigned_request_is_401(miner: MinerProcess, miner_archive) -> No
     before = count_jobs(miner)
     async with httpx.AsyncClient() as plain:
         response = await plain.post(
-            miner.url + INITIATE_FETCH_PATH, json=initiate_body(miner.hotkey, miner_archive.init_time)
+            miner.url + INITIATE_FETCH_PATH,
+            json=initiate_body(miner.hotkey, miner_archive.init_time),
         )
     assert_refused(response, 401, "unauthenticated")
     assert count_jobs(miner) == before
@@ -79,12 +80,16 @@ async def test_wrong_receiver_is_401(miner: MinerProcess, miner_identities) -> N
 async def test_tampered_body_is_401(miner: MinerProcess, miner_identities, miner_archive) -> None:
     body = json.dumps(initiate_body(miner.hotkey, miner_archive.init_time)).encode()
     headers = http_auth.sign(
-        miner_identities.validator, method="POST", path=INITIATE_FETCH_PATH, body=body,
+        miner_identities.validator,
+        method="POST",
+        path=INITIATE_FETCH_PATH,
+        body=body,
         receiver_ss58=miner.hotkey,
     )
     async with httpx.AsyncClient() as plain:
         response = await plain.post(
-            miner.url + INITIATE_FETCH_PATH, content=body.replace(b"06:00", b"12:00"),
+            miner.url + INITIATE_FETCH_PATH,
+            content=body.replace(b"06:00", b"12:00"),
             headers=headers,
         )
     assert_refused(response, 401, "unauthenticated")
@@ -149,7 +154,11 @@ async def test_cycles_outside_the_schedule_are_422(
     miner: MinerProcess, validator_client: SignedClient, init_time: str, fragment: str
 ) -> None:
     before = count_jobs(miner)
-    body = {"gfs_init_time": init_time, "expected_miner_hotkey": miner.hotkey, "protocol_version": "1"}
+    body = {
+        "gfs_init_time": init_time,
+        "expected_miner_hotkey": miner.hotkey,
+        "protocol_version": "1",
+    }
     response = await validator_client.post(miner.url + INITIATE_FETCH_PATH, miner.hotkey, json=body)
     assert response.status_code == 422, response.text
     assert fragment in response.json()["message"]
@@ -184,7 +193,9 @@ async def test_oversized_body_is_413(
 async def test_rate_limit_is_429(
     miner_identities, miner_archive, tmp_path, miner_processes, validator_client: SignedClient
 ) -> None:
-    limited = new_miner(miner_identities, miner_archive, tmp_path, extra_args=("--rate-limit-per-minute", "3"))
+    limited = new_miner(
+        miner_identities, miner_archive, tmp_path, extra_args=("--rate-limit-per-minute", "3")
+    )
     miner_processes.append(limited.start())
     url = limited.url + job_status_path("00000000-0000-5000-8000-000000000000")
     codes = [(await validator_client.get(url, limited.hotkey)).status_code for _ in range(4)]

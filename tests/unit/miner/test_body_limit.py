@@ -49,7 +49,9 @@ async def test_small_bodies_pass_through_whole() -> None:
 
 async def test_declared_length_over_the_limit_is_refused_unread() -> None:
     echo = EchoApp()
-    sent = await call(BodyLimitMiddleware(echo, max_bytes=10), [b"x" * 11], [(b"content-length", b"11")])
+    sent = await call(
+        BodyLimitMiddleware(echo, max_bytes=10), [b"x" * 11], [(b"content-length", b"11")]
+    )
     assert sent[0]["status"] == 413 and echo.calls == 0
     assert json.loads(sent[1]["body"])["error"] == "payload_too_large"
 

@@ -9,19 +9,56 @@ from gaia.miner.__main__ import FLAGS, build_parser, settings_from_args
 def test_flags_map_into_settings() -> None:
     settings = settings_from_args(
         [
-            "--wallet.name", "m1", "--wallet.hotkey", "hk", "--wallet.path", "/w",
-            "--subtensor.network", "test", "--netuid", "3", "--chain", "static",
-            "--chain.static-path", "/c/neurons.json", "--port", "9001", "--host", "127.0.0.1",
-            "--model", "persistence", "--data-dir", "/d", "--validator-allowlist", "a",
-            "--validator-allowlist", "b", "--serve-axon", "--gfs.fallback-url", "",
-            "--rate-limit-per-minute", "7",
+            "--wallet.name",
+            "m1",
+            "--wallet.hotkey",
+            "hk",
+            "--wallet.path",
+            "/w",
+            "--subtensor.network",
+            "test",
+            "--netuid",
+            "3",
+            "--chain",
+            "static",
+            "--chain.static-path",
+            "/c/neurons.json",
+            "--port",
+            "9001",
+            "--host",
+            "127.0.0.1",
+            "--model",
+            "persistence",
+            "--data-dir",
+            "/d",
+            "--validator-allowlist",
+            "a",
+            "--validator-allowlist",
+            "b",
+            "--serve-axon",
+            "--gfs.fallback-url",
+            "",
+            "--rate-limit-per-minute",
+            "7",
         ],
         base=Settings(),
     )
-    assert (settings.wallet.name, settings.wallet.hotkey, settings.wallet.path) == ("m1", "hk", Path("/w"))
-    assert (settings.chain.network, settings.chain.netuid, settings.chain.kind) == ("test", 3, "static")
+    assert (settings.wallet.name, settings.wallet.hotkey, settings.wallet.path) == (
+        "m1",
+        "hk",
+        Path("/w"),
+    )
+    assert (settings.chain.network, settings.chain.netuid, settings.chain.kind) == (
+        "test",
+        3,
+        "static",
+    )
     assert settings.chain.static_path == Path("/c/neurons.json")
-    assert (settings.miner.port, settings.miner.host, settings.miner.model) == (9001, "127.0.0.1", "persistence")
+    assert (settings.miner.port, settings.miner.host, settings.miner.model) == (
+        9001,
+        "127.0.0.1",
+        "persistence",
+    )
     assert settings.miner.data_dir == Path("/d")
     assert settings.miner.validator_allowlist == ["a", "b"]
     assert settings.miner.serve_axon is True

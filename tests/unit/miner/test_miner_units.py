@@ -47,7 +47,9 @@ class ListChain:
     async def metagraph(self) -> list[Neuron]:
         return self.neurons
 
-    async def set_weights(self, uids: Sequence[int], weights: Sequence[float], version_key: int) -> None:
+    async def set_weights(
+        self, uids: Sequence[int], weights: Sequence[float], version_key: int
+    ) -> None:
         raise AssertionError("the miner never sets weights")
 
     async def serve(self, ip: str, port: int) -> None:

@@ -72,7 +72,11 @@ def test_job_id_is_deterministic_per_miner_and_cycle() -> None:
 
 def test_status_response_ties_fields_to_status() -> None:
     job_id = job_id_for(HOTKEY, T0)
-    base = {"job_id": job_id, "gfs_init_time": T0, "progress": JobProgress(leads_done=3, leads_total=40)}
+    base = {
+        "job_id": job_id,
+        "gfs_init_time": T0,
+        "progress": JobProgress(leads_done=3, leads_total=40),
+    }
     JobStatusResponse(**base, status=MinerJobStatus.INFERENCE_RUNNING)
     JobStatusResponse(**base, status=MinerJobStatus.FAILED, error="ValueError: boom")
     with pytest.raises(ValidationError, match="error is set exactly"):

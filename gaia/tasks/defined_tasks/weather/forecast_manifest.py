@@ -15,7 +15,7 @@ import hashlib
 import json
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 import numpy as np
 from bittensor.signing import WalletLike, resolve_signer
@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gaia.tasks.defined_tasks.weather.data.grid import Grid
 
-MANIFEST_FORMAT_VERSION = 1
+MANIFEST_FORMAT_VERSION: Final = 1
 INIT_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _SIGNATURE_HEX = re.compile(r"^0x[0-9a-f]{128}$")
@@ -69,8 +69,8 @@ class GridSpec(_Frozen):
 
     def to_grid(self) -> Grid:
         return Grid(
-            latitudes=np.linspace(self.lat_first, self.lat_last, self.n_lat),
-            longitudes=np.linspace(self.lon_first, self.lon_last, self.n_lon),
+            latitudes=tuple(np.linspace(self.lat_first, self.lat_last, self.n_lat).tolist()),
+            longitudes=tuple(np.linspace(self.lon_first, self.lon_last, self.n_lon).tolist()),
         )
 
 

@@ -80,6 +80,7 @@ class FetchPolicy:
     max_manifest_bytes: int = 16 * 1024 * 1024
 
 
+MAX_FILE_SLACK_BYTES = 64 * 1024
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 MISSING_STATUS = frozenset({404, 410})
 
@@ -97,7 +98,7 @@ async def _fetch_once(
         response, body = await client.get_limited(url, receiver, max_bytes=max_bytes)
     except ResponseTooLarge as error:
         raise ForecastInvalid(str(error)) from error
-    except httpx.TransportError as error:
+    except httpx.RequestError as error:
         return None, f"{type(error).__name__}: {error}"
     status = response.status_code
     if status == 200:
@@ -205,6 +206,16 @@ def check_manifest_against_run(
     missing = [key for key in expected_files(manifest) if key not in manifest.files]
     if missing:
         raise ForecastInvalid(f"manifest does not list {len(missing)} declared files, e.g. {missing[:3]}")
+    _check_file_sizes(manifest)
+
+
+def _check_file_sizes(manifest: Manifest) -> None:
+    """No file may be larger than one raw float32 field plus slack (bounds validator memory)."""
+    n_lat, n_lon = manifest.grid.n_lat, manifest.grid.n_lon
+    limit = 4 * n_lat * n_lon + MAX_FILE_SLACK_BYTES
+    oversized = [key for key, entry in manifest.files.items() if entry.size > limit]
+    if oversized:
+        raise ForecastInvalid(f"{len(oversized)} files exceed {limit} bytes, e.g. {oversized[:3]}")
 
 
 def _apply_range(data: bytes, byte_range: ByteRequest | None) -> bytes:
@@ -346,6 +357,13 @@ def _check_dataset(ds: xr.Dataset, manifest: Manifest) -> None:
             raise ForecastInvalid(f"zarr {axis} differs from the manifest's grid")
     if sorted(map(str, ds.data_vars)) != sorted(manifest.variables):
         raise ForecastInvalid(f"zarr variables {sorted(map(str, ds.data_vars))} differ from the manifest's")
+    for name, variable in ds.data_vars.items():
+        field_chunks = (1,) * (variable.ndim - 2) + grid.shape
+        if variable.dtype != np.float32 or variable.encoding.get("chunks") != field_chunks:
+            raise ForecastInvalid(
+                f"zarr array {name!r} is {variable.dtype} in chunks {variable.encoding.get('chunks')}, "
+                f"expected float32 in chunks {field_chunks}"
+            )
 
 
 def _open(store: VerifiedHttpStore, manifest: Manifest) -> xr.Dataset:
@@ -375,7 +393,12 @@ async def open_verified_forecast(
 
 
 async def load_lead(forecast: xr.Dataset, lead_hours: int) -> xr.Dataset:
-    """One lead of a verified forecast, read into memory without blocking the event loop."""
+    """One lead of a verified forecast, in memory; its variables are fetched concurrently
+    (within the store's bound) and off the event loop."""
     if lead_hours not in forecast["lead_hours"].values:
         raise KeyError(f"lead {lead_hours} h is not in the forecast")
-    return await asyncio.to_thread(forecast.sel(lead_hours=lead_hours).load)
+    selected = forecast.sel(lead_hours=lead_hours)
+    loaded = await asyncio.gather(
+        *(asyncio.to_thread(selected[name].load) for name in selected.data_vars)
+    )
+    return xr.Dataset({str(array.name): array for array in loaded}, attrs=selected.attrs)

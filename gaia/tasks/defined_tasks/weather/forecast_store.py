@@ -13,13 +13,13 @@ partial directory that the next writer removes.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import re
 import shutil
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -27,9 +27,9 @@ import numpy as np
 import xarray as xr
 import zarr
 from bittensor.signing import WalletLike, resolve_signer
+from numcodecs import Blosc
 from zarr.codecs import BloscCodec
-from zarr.core.buffer import Buffer
-from zarr.core.sync import sync
+from zarr.core.chunk_key_encodings import DefaultChunkKeyEncoding
 from zarr.storage import LocalStore
 
 from gaia.tasks.defined_tasks.weather.data.grid import GRID_TOLERANCE_DEG, Grid
@@ -53,8 +53,11 @@ from gaia.tasks.defined_tasks.weather.variables import (
 MANIFEST_FILE = "manifest.json"
 PARTIAL_SUFFIX = ".partial"
 _KEY_SEGMENT = re.compile(r"^[A-Za-z0-9_.-]+$")
-_KEY_ENCODING = {"name": "default", "separator": "/"}
-_COMPRESSOR = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+_KEY_ENCODING = DefaultChunkKeyEncoding(separator="/")
+# Data chunks are encoded by the writer itself (no per-chunk zarr overhead, in parallel):
+# _BLOSC must produce exactly what _COMPRESSOR declares in the array metadata.
+_COMPRESSOR = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle", typesize=4)
+_BLOSC = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)
 
 
 class StoreKeyRejected(KeyError):
@@ -103,31 +106,26 @@ def _sha256(data: object) -> str:
     return hashlib.sha256(data).hexdigest()  # type: ignore[arg-type]
 
 
-class _HashingLocalStore(LocalStore):
-    """A local store that remembers the sha256 of each value it writes (no re-read later)."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(root)
-        self.digests: dict[str, FileEntry] = {}
-
-    async def set(self, key: str, value: Buffer) -> None:
-        await super().set(key, value)
-        data = value.as_numpy_array()
-        self.digests[key] = FileEntry(size=int(data.nbytes), sha256=_sha256(data))
-
-
-def _file_entries(root: Path, digests: dict[str, FileEntry]) -> dict[str, FileEntry]:
-    """Every file under ``root``: chunk digests as written, metadata hashed from disk."""
+def _file_entries(root: Path, chunks: dict[str, FileEntry]) -> dict[str, FileEntry]:
+    """Every file under ``root``: data chunks as the writer hashed them, the rest from disk."""
     entries: dict[str, FileEntry] = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         key = path.relative_to(root).as_posix()
-        recorded = digests.get(key)
-        if recorded is not None and not key.endswith("zarr.json") and recorded.size == path.stat().st_size:
-            entries[key] = recorded
-        else:
-            data = path.read_bytes()
-            entries[key] = FileEntry(size=len(data), sha256=_sha256(data))
+        entries[key] = chunks[key] if key in chunks else _hash_file(path)
     return entries
+
+
+def _hash_file(path: Path) -> FileEntry:
+    data = path.read_bytes()
+    return FileEntry(size=len(data), sha256=_sha256(data))
+
+
+def _write_chunk(path: Path, field: np.ndarray) -> FileEntry:
+    """Encode one field exactly as the array's codecs declare (bytes LE, then Blosc) and hash it."""
+    data = _BLOSC.encode(np.ascontiguousarray(field, dtype="<f4"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return FileEntry(size=len(data), sha256=_sha256(data))
 
 
 class ForecastStoreWriter:
@@ -142,6 +140,7 @@ class ForecastStoreWriter:
         variables: Sequence[str] = ALL_VARIABLES,
         levels: Sequence[int],
         lead_hours: Sequence[int],
+        encode_threads: int = 2,
     ) -> None:
         unknown = [name for name in variables if name not in ALL_VARIABLES]
         if unknown or not variables:
@@ -156,9 +155,12 @@ class ForecastStoreWriter:
         self.lead_hours = tuple(int(v) for v in lead_hours)
         self.partial = root.with_name(root.name + PARTIAL_SUFFIX)
         shutil.rmtree(self.partial, ignore_errors=True)
-        self._store = _HashingLocalStore(self.partial)
+        self.encode_threads = encode_threads
+        self._store = LocalStore(self.partial)
+        self._chunks: dict[str, FileEntry] = {}
         self._group = self._create_layout()
-        self._arrays = {name: self._create_variable(name) for name in self.variables}
+        for name in self.variables:
+            self._create_variable(name)
         self._written: set[int] = set()
 
     def _create_layout(self) -> zarr.Group:
@@ -180,10 +182,10 @@ class ForecastStoreWriter:
             array[:] = values
         return group
 
-    def _create_variable(self, name: str) -> zarr.Array:
+    def _create_variable(self, name: str) -> None:
         n_lat, n_lon = self.grid.shape
         level_dims = (len(self.levels),) if is_level_variable(name) else ()
-        return self._group.create_array(
+        self._group.create_array(
             name,
             shape=(len(self.lead_hours), *level_dims, n_lat, n_lon),
             chunks=(1, *(1 for _ in level_dims), n_lat, n_lon),
@@ -202,7 +204,13 @@ class ForecastStoreWriter:
         if "time" in da.dims:
             da = da.squeeze("time", drop=True)
         if is_level_variable(name):
-            da = da.sel(level=list(self.levels)).transpose("level", "latitude", "longitude")
+            present = tuple(int(v) for v in da["level"].values)
+            if present != self.levels:
+                missing = sorted(set(self.levels) - set(present))
+                if missing:
+                    raise ForecastWriteError(f"variable {name!r} lacks levels {missing}")
+                da = da.sel(level=list(self.levels))
+            da = da.transpose("level", "latitude", "longitude")
         else:
             da = da.transpose("latitude", "longitude")
         return np.asarray(da.values, dtype=np.float32)
@@ -215,24 +223,33 @@ class ForecastStoreWriter:
         ):
             raise ForecastWriteError("lead is not on the store's grid (same points, same order)")
 
-    def _lead_index(self, lead_hours: int) -> int:
+    def _lead_index(self, lead_hours: int, ds: xr.Dataset) -> int:
         if lead_hours not in self.lead_hours:
             raise ForecastWriteError(f"lead {lead_hours} h is not one of {self.lead_hours}")
+        if "time" in ds.coords:
+            valid = np.datetime64(self.init_time.removesuffix("Z"), "ns") + np.timedelta64(
+                lead_hours, "h"
+            )
+            times = np.asarray(ds["time"].values, dtype="datetime64[ns]").ravel()
+            if times.size != 1 or times[0] != valid:
+                raise ForecastWriteError(f"lead {lead_hours} h must be valid at {valid}, got {times}")
         return self.lead_hours.index(lead_hours)
 
     def write_lead(self, lead_hours: int, ds: xr.Dataset) -> None:
         """Write one lead (a canonical dataset of one time); leads may come in any order."""
         self._check_grid(ds)
-        index = self._lead_index(lead_hours)
-        fields = {name: self._field(ds, name) for name in self.variables}
-        sync(self._write_fields(index, fields))
+        index = self._lead_index(lead_hours, ds)
+        jobs: list[tuple[str, np.ndarray]] = []
+        for name in self.variables:
+            values = self._field(ds, name)
+            if is_level_variable(name):
+                jobs += [(chunk_key(name, index, i), values[i]) for i in range(len(self.levels))]
+            else:
+                jobs.append((chunk_key(name, index, None), values))
+        with ThreadPoolExecutor(self.encode_threads) as pool:
+            entries = pool.map(lambda job: _write_chunk(self.partial / job[0], job[1]), jobs)
+            self._chunks.update(zip((key for key, _ in jobs), entries, strict=True))
         self._written.add(lead_hours)
-
-    async def _write_fields(self, index: int, fields: dict[str, np.ndarray]) -> None:
-        """All variables of one lead at once, so their chunks compress in parallel."""
-        await asyncio.gather(*(
-            self._arrays[name].async_array.setitem(index, values) for name, values in fields.items()
-        ))
 
     def finalize(self, job_id: str, signer: WalletLike) -> SignedManifest:
         """Consolidate metadata, list and hash every file, sign, and publish at ``root``."""
@@ -252,7 +269,7 @@ class ForecastStoreWriter:
             variables=self.variables,
             levels=self.levels,
             lead_hours=self.lead_hours,
-            files=_file_entries(self.partial, self._store.digests),
+            files=_file_entries(self.partial, self._chunks),
         )
         signed = sign_manifest(manifest, signer)
         manifest_path(self.partial).write_bytes(signed.to_json_bytes())

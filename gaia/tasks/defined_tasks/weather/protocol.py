@@ -141,4 +141,3 @@ class ErrorResponse(_Message):
 
     error: str
     message: str
-

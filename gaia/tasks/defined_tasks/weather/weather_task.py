@@ -21,7 +21,7 @@ from gaia.tasks.defined_tasks.weather.protocol import (
 )
 
 _REFUSALS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (401, 403, 404, 413, 422, 429)
+    code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 413, 422, 429)
 }
 
 
@@ -57,7 +57,8 @@ async def job_status(job_id: str, _caller: CallerDep, services: ServicesDep) -> 
     return await services.jobs.status(job_id)
 
 
-@forecasts_router.api_route("/{job_id}/manifest.json", methods=["GET", "HEAD"])
+@forecasts_router.get("/{job_id}/manifest.json")
+@forecasts_router.head("/{job_id}/manifest.json")
 async def forecast_manifest(
     job_id: str, _caller: FileReaderDep, services: ServicesDep
 ) -> FileResponse:
@@ -65,7 +66,8 @@ async def forecast_manifest(
     return FileResponse(await services.forecasts.manifest(job_id), media_type="application/json")
 
 
-@forecasts_router.api_route("/{job_id}/{key:path}", methods=["GET", "HEAD"])
+@forecasts_router.get("/{job_id}/{key:path}")
+@forecasts_router.head("/{job_id}/{key:path}")
 async def forecast_file(
     job_id: str, key: str, _caller: FileReaderDep, services: ServicesDep
 ) -> FileResponse:

@@ -108,7 +108,7 @@ class ArchiveInfo:
 
     def to_json(self) -> str:
         data = asdict(self)
-        data["root"] = str(self.root)
+        del data["root"]  # the archive can be moved; load() takes the directory
         for key in ("start", "truth_until"):
             data[key] = data[key].isoformat()
         data["cycles"] = [c.isoformat() for c in self.cycles]
@@ -238,8 +238,9 @@ def _write_climatology(info: ArchiveInfo, weather: SyntheticWeather) -> None:
     coords = {"hour": ("hour", np.asarray(hours, dtype=np.int64)),
               "dayofyear": ("dayofyear", np.asarray(doys, dtype=np.int64)), **_coords(grid)}
     ds = xr.Dataset(data_vars, coords=coords)
-    chunks = {LEXICON[n][0]: (3, 3, 1, *grid.shape) if is_level_variable(n) else (3, 3, *grid.shape)
-              for n in ALL_VARIABLES}
+    # WB2 chunks are (3, 3, [1,] lat, lon); one chunk per day of year writes far fewer files
+    chunks = {LEXICON[n][0]: (4, 1, len(PRESSURE_LEVELS_HPA), *grid.shape) if is_level_variable(n)
+              else (4, 1, *grid.shape) for n in ALL_VARIABLES}
     _write_zarr(ds, info.climatology_dir, chunks)
 
 
@@ -258,7 +259,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve an archive over loopback HTTP")
     serve.add_argument("root", type=Path)
     serve.add_argument("--port", type=int, default=0)
-    serve.add_argument("--latency-s", type=float, default=0.0)
+    serve.add_argument("--latency-s", type=float, default=0.0, help="delay every response")
+    serve.add_argument("--fail-next", type=int, default=0, help="answer 503 to N requests")
+    serve.add_argument("--truncate-next", type=int, default=0, help="cut N bodies in half")
     return parser
 
 
@@ -276,6 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = ArchiveInfo.load(args.root)
     server = ArchiveServer(info.root, port=args.port)
     server.latency_s = args.latency_s
+    server.fail_next(args.fail_next)
+    server.truncate_next(args.truncate_next)
     with server:
         print(f"serving {info.root} at {server.url}\n  GFS base: {info.gfs_base_url(server.url)}"
               f"\n  ERA5: {info.era5_url(server.url)}\n  climatology: "

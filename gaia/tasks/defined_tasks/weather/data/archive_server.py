@@ -13,6 +13,7 @@ import asyncio
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -85,9 +86,8 @@ class ArchiveServer:
             name=f"archive-server-{self._port}",
         )
         self._thread.start()
-        ready = threading.Event()
         while not server.started and self._thread.is_alive():
-            ready.wait(0.01)
+            time.sleep(0.01)
         if not server.started:
             raise RuntimeError(f"archive server on port {self._port} failed to start")
         return self

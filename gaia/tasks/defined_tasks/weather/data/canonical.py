@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from gaia.tasks.defined_tasks.weather.data.gfs_idx import FieldKey
 from gaia.tasks.defined_tasks.weather.data.grib import DecodedField, GfsDecodeError
 from gaia.tasks.defined_tasks.weather.data.grid import Grid
 from gaia.tasks.defined_tasks.weather.variables import (
@@ -32,15 +33,49 @@ def to_naive_utc(times: Sequence[datetime]) -> pd.DatetimeIndex:
     return index.tz_convert("UTC").tz_localize(None).as_unit("ns")
 
 
-def _one_grid(fields: Sequence[DecodedField]) -> Grid:
-    grid = fields[0].grid
-    for field in fields[1:]:
-        if field.grid != grid:
-            raise GfsDecodeError(
-                f"field {field.key} is on grid {field.grid.to_dict()}, "
-                f"others on {grid.to_dict()}"
-            )
-    return grid
+class FieldAssembler:
+    """Copies decoded fields into canonical arrays as they arrive (low peak memory).
+
+    ``keys`` fixes the variables and levels; arrays are allocated (NaN) when the first
+    field shows the grid; every later field must be on the same grid.
+    """
+
+    def __init__(self, keys: Sequence[FieldKey], times: Sequence[datetime]):
+        self._index = to_naive_utc(times)
+        self._position = {t: i for i, t in enumerate(self._index)}
+        self._names = [n for n in ALL_VARIABLES if any(k[0] == n for k in keys)]
+        self._levels = [lv for lv in PRESSURE_LEVELS_HPA if any(k[1] == lv for k in keys)]
+        self._grid: Grid | None = None
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def _allocate(self, grid: Grid) -> None:
+        self._grid = grid
+        n_time = len(self._index)
+        for name in self._names:
+            shape = ((n_time, len(self._levels), *grid.shape) if is_level_variable(name)
+                     else (n_time, *grid.shape))
+            self._arrays[name] = np.full(shape, np.nan, dtype=np.float32)
+
+    def add(self, field: DecodedField) -> None:
+        if self._grid is None:
+            self._allocate(field.grid)
+        elif field.grid != self._grid:
+            raise GfsDecodeError(f"field {field.key} is on grid {field.grid.to_dict()}, "
+                                 f"others on {self._grid.to_dict()}")
+        slot = self._position.get(to_naive_utc([field.valid_time])[0])
+        name, level = field.key
+        if slot is None or name not in self._arrays or (level is not None
+                                                          and level not in self._levels):
+            raise GfsDecodeError(f"field {field.key} valid at {field.valid_time} not requested")
+        if level is None:
+            self._arrays[name][slot] = field.values
+        else:
+            self._arrays[name][slot, self._levels.index(level)] = field.values
+
+    def dataset(self) -> xr.Dataset:
+        if self._grid is None:
+            raise GfsDecodeError("no fields to assemble")
+        return build_dataset(self._arrays, self._index, self._levels, self._grid)
 
 
 def fields_to_dataset(fields: Sequence[DecodedField], times: Sequence[datetime]) -> xr.Dataset:
@@ -49,29 +84,10 @@ def fields_to_dataset(fields: Sequence[DecodedField], times: Sequence[datetime])
     Every field's valid time must be one of ``times``; (variable, level, time) slots
     that no field fills are NaN.
     """
-    if not fields:
-        raise GfsDecodeError("no fields to assemble")
-    grid = _one_grid(fields)
-    index = to_naive_utc(times)
-    position = {t: i for i, t in enumerate(index)}
-    names = [n for n in ALL_VARIABLES if any(f.key[0] == n for f in fields)]
-    levels = [lv for lv in PRESSURE_LEVELS_HPA if any(f.key[1] == lv for f in fields)]
-    arrays = {
-        name: np.full(
-            (len(index), len(levels), *grid.shape) if is_level_variable(name)
-            else (len(index), *grid.shape), np.nan, dtype=np.float32)
-        for name in names
-    }
+    assembler = FieldAssembler([f.key for f in fields], times)
     for field in fields:
-        slot = position.get(to_naive_utc([field.valid_time])[0])
-        if slot is None:
-            raise GfsDecodeError(f"field {field.key} valid at {field.valid_time} not requested")
-        name, level = field.key
-        if level is None:
-            arrays[name][slot] = field.values
-        else:
-            arrays[name][slot, levels.index(level)] = field.values
-    return build_dataset(arrays, index, levels, grid)
+        assembler.add(field)
+    return assembler.dataset()
 
 
 def build_dataset(

@@ -129,6 +129,7 @@ class Era5Source:
         Raises ``Era5NotAvailable`` if any time is outside the data range and
         ``KeyError`` if a time is not on the store's time axis.
         """
+        index = to_naive_utc(valid_times)  # refuses naive datetimes
         first, until = self.available_from(), self.available_until()
         late = [t for t in valid_times if not first <= t <= until]
         if late:
@@ -136,7 +137,6 @@ class Era5Source:
                 f"ERA5 at {self.url} has data {first.isoformat()}..{until.isoformat()}; "
                 f"not for {[t.isoformat() for t in late]}"
             )
-        index = to_naive_utc(valid_times)
         try:
             selected = self.dataset.sel(time=index)
         except KeyError as exc:

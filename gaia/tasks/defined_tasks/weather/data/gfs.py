@@ -31,7 +31,7 @@ from types import TracebackType
 import httpx
 import xarray as xr
 
-from gaia.tasks.defined_tasks.weather.data.canonical import fields_to_dataset
+from gaia.tasks.defined_tasks.weather.data.canonical import FieldAssembler
 from gaia.tasks.defined_tasks.weather.data.gfs_idx import (
     ByteRange,
     FieldKey,
@@ -122,6 +122,20 @@ class _Progress:
             sys.stderr.flush()
 
 
+def _contains(rng: ByteRange, entry: IdxEntry) -> bool:
+    return rng.start <= entry.offset and (rng.end is None or entry.offset < rng.end)
+
+
+def _members(rng: ByteRange, picked: dict[FieldKey, IdxEntry]) -> dict[FieldKey, IdxEntry]:
+    return {key: entry for key, entry in picked.items() if _contains(rng, entry)}
+
+
+def _slice(body: bytes, rng: ByteRange, entry: IdxEntry) -> bytes:
+    """One message's bytes out of a merged range's body."""
+    start = entry.offset - rng.start
+    return body[start:] if entry.end is None else body[start:entry.end - rng.start]
+
+
 class GfsSource:
     """Async GFS source; use as ``async with GfsSource(...) as gfs``."""
 
@@ -143,6 +157,7 @@ class GfsSource:
         self._cache = MessageCache(Path(cache_dir))
         self._inventories: dict[str, tuple[list[IdxEntry], str]] = {}  # published files never change
         self._semaphore = asyncio.Semaphore(max_concurrency)
+        self._decode_slots = asyncio.Semaphore(os.cpu_count() or 2)  # decoding is CPU-bound
         self._retries = max_retries
         self._backoff = backoff_s
         self._own_client = client is None
@@ -171,9 +186,9 @@ class GfsSource:
         """Canonical analysis (f000 of each cycle) at ``times``; time dim = those times."""
         cycles = [_check_utc(t) for t in times]
         keys = needed_fields(variables, levels)
-        parts = await asyncio.gather(*(self._fetch_file(c, 0, keys) for c in cycles))
-        ds = fields_to_dataset([f for part in parts for f in part], cycles)
-        return ds.assign_attrs(source="gfs", product="analysis (f000)")
+        assembler = FieldAssembler(keys, cycles)
+        await asyncio.gather(*(self._fetch_file(c, 0, keys, assembler) for c in cycles))
+        return assembler.dataset().assign_attrs(source="gfs", product="analysis (f000)")
 
     async def fetch_inputs(self, init_time: datetime) -> xr.Dataset:
         """The miner's inputs: analyses at [T0 - 6 h, T0]."""
@@ -188,16 +203,19 @@ class GfsSource:
         init = _check_utc(init_time)
         keys = needed_fields(variables, levels)
         leads = [int(h) for h in lead_hours]
-        parts = await asyncio.gather(*(self._fetch_file(init, h, keys) for h in leads))
-        valid = [init + timedelta(hours=h) for h in leads]
-        ds = fields_to_dataset([f for part in parts for f in part], valid)
-        ds = ds.assign_coords(lead_hours=("time", leads))
+        assembler = FieldAssembler(keys, [init + timedelta(hours=h) for h in leads])
+        await asyncio.gather(*(self._fetch_file(init, h, keys, assembler) for h in leads))
+        ds = assembler.dataset().assign_coords(lead_hours=("time", leads))
         return ds.assign_attrs(source="gfs", init_time=init.isoformat())
 
     async def is_cycle_complete(
         self, cycle: datetime, lead_hours: Sequence[int] = REFERENCE_LEAD_HOURS
     ) -> bool:
-        """True when the GRIB2 file and .idx of every lead are published (HEAD 200)."""
+        """True when the GRIB2 file and .idx of every lead are published (HEAD 200).
+
+        The default leads are the validator's day-1 reference (f000..f024); a miner that
+        only needs the analysis passes ``lead_hours=(0,)``.
+        """
         cycle = _check_utc(cycle)
         paths = [gfs_file_path(cycle, h) + ext for h in lead_hours for ext in ("", ".idx")]
         for base in self._bases:
@@ -221,34 +239,54 @@ class GfsSource:
         return self._inventories[path]
 
     async def _read_inventory(self, path: str) -> tuple[list[IdxEntry], str]:
-        errors: list[str] = []
+        """The inventory from the first base URL that serves it (then the fallback)."""
+        errors: list[GfsUnavailable | GfsTransportError] = []
         for base in self._bases:
             url = f"{base}/{path}"
             try:
                 response = await self._request("GET", url + ".idx")
             except (GfsUnavailable, GfsTransportError) as exc:
-                errors.append(str(exc))
+                errors.append(exc)
                 continue
             return parse_inventory(response.text), url
-        if all("HTTP 404" in e for e in errors):
-            raise GfsUnavailable(f"{path} is not published: {'; '.join(errors)}")
-        raise GfsTransportError(f"{path}: no base URL answered: {'; '.join(errors)}")
+        reasons = "; ".join(str(e) for e in errors)
+        if all(isinstance(e, GfsUnavailable) for e in errors):
+            raise GfsUnavailable(f"{path} is not published: {reasons}")
+        raise GfsTransportError(f"{path}: no base URL answered: {reasons}")
 
-    async def _fetch_file(self, cycle: datetime, lead: int, keys: list[FieldKey]) -> list[DecodedField]:
-        cached = {k: data for k in keys if (data := self._cache.get(cycle, lead, k)) is not None}
-        missing = [k for k in keys if k not in cached]
-        fetched: dict[FieldKey, bytes] = {}
+    async def _fetch_file(
+        self, cycle: datetime, lead: int, keys: list[FieldKey], assembler: FieldAssembler
+    ) -> None:
+        """Decode every field of one file into ``assembler``: cached messages from disk,
+        the others by byte ranges, each range decoded as soon as it arrives."""
+        label = gfs_file_path(cycle, lead)
+
+        def decode(key: FieldKey, data: bytes | None) -> DecodedField:
+            data = self._cache.get(cycle, lead, key) if data is None else data
+            if data is None:
+                raise GfsDecodeError(f"{label}: cache entry for {key} vanished")
+            return decode_message(data, key, f"{label} {key}")
+
+        async def add(key: FieldKey, data: bytes | None = None) -> None:
+            async with self._decode_slots:
+                assembler.add(await asyncio.to_thread(decode, key, data))
+            if data is not None:
+                self._cache.put(cycle, lead, key, data)
+
+        async def fetch_range(url: str, rng: ByteRange, members: dict[FieldKey, IdxEntry],
+                              progress: _Progress) -> None:
+            body = await self._get_range(url, rng, progress)
+            await asyncio.gather(*(add(k, _slice(body, rng, e)) for k, e in members.items()))
+
+        missing = [k for k in keys if not self._cache.path(cycle, lead, k).exists()]
+        tasks = [add(k) for k in keys if k not in missing]
         if missing:
             entries, url = await self._inventory(cycle, lead)
             picked = select_messages(entries, missing, lead, source=url + ".idx")
-            fetched = await self._download(url, picked)
-        decoded = await asyncio.gather(*(
-            asyncio.to_thread(decode_message, data, key, f"{gfs_file_path(cycle, lead)} {key}")
-            for key, data in {**cached, **fetched}.items()
-        ))
-        for key, data in fetched.items():
-            self._cache.put(cycle, lead, key, data)
-        return list(decoded)
+            ranges = merge_ranges(picked.values())
+            progress = _Progress(url.rsplit("/", 1)[-1], len(ranges))
+            tasks += [fetch_range(url, r, _members(r, picked), progress) for r in ranges]
+        await asyncio.gather(*tasks)
 
     async def fetch_messages(self, url: str, entries: Sequence[IdxEntry]) -> list[bytes]:
         """The bytes of each inventory entry's message in ``url`` (merged range requests).
@@ -258,18 +296,8 @@ class GfsSource:
         ranges = merge_ranges(entries)
         progress = _Progress(url.rsplit("/", 1)[-1], len(ranges))
         bodies = await asyncio.gather(*(self._get_range(url, r, progress) for r in ranges))
-        out: list[bytes] = []
-        for entry in entries:
-            rng, body = next((r, b) for r, b in zip(ranges, bodies, strict=True)
-                             if r.start <= entry.offset and (r.end is None or entry.offset < r.end))
-            start = entry.offset - rng.start
-            end = len(body) if entry.end is None else entry.end - rng.start
-            out.append(body[start:end])
-        return out
-
-    async def _download(self, url: str, picked: dict[FieldKey, IdxEntry]) -> dict[FieldKey, bytes]:
-        bodies = await self.fetch_messages(url, list(picked.values()))
-        return dict(zip(picked, bodies, strict=True))
+        return [next(_slice(b, r, e) for r, b in zip(ranges, bodies, strict=True)
+                     if _contains(r, e)) for e in entries]
 
     async def _get_range(self, url: str, rng: ByteRange, progress: _Progress) -> bytes:
         for attempt in range(self._retries + 1):

@@ -46,7 +46,10 @@ class InvalidInputs(ValueError):
 class ForecastModel(Protocol):
     """A forecast model: inputs in, one canonical state per lead out."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The name the model is registered under."""
+        ...
 
     def forecast(
         self, inputs: ForecastInputs, lead_hours: Sequence[int]

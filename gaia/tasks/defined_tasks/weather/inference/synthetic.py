@@ -83,9 +83,8 @@ def synthetic_state(
     seed: int = 0,
 ) -> xr.Dataset:
     """A canonical dataset at ``times`` (the same travelling waves at every time)."""
-    times = np.asarray(times, dtype="datetime64[ns]")
-    origin = times[0]
-    hours = [float((t - origin) / np.timedelta64(1, "h")) for t in times]
+    stamps = np.asarray(times, dtype="datetime64[ns]")
+    hours = [float((t - stamps[0]) / np.timedelta64(1, "h")) for t in stamps]
     data_vars = {}
     for index, name in enumerate(variables):
         if is_level_variable(name):
@@ -98,6 +97,6 @@ def synthetic_state(
             values = np.stack([_field(name, None, grid, h, seed + 31 * index) for h in hours])
             dims = ("time", "latitude", "longitude")
         data_vars[name] = (dims, values, {"units": UNITS[name]})
-    coords = {"time": times, "latitude": grid.lat, "longitude": grid.lon,
+    coords = {"time": stamps, "latitude": grid.lat, "longitude": grid.lon,
               "level": np.asarray(levels, dtype=np.int64)}
     return xr.Dataset(data_vars, coords=coords)

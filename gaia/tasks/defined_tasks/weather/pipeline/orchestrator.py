@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gaia.chain.client import ChainError
 from gaia.jobs.outcomes import Invalid, NotReady, Retry
 from gaia.jobs.queue import NewJob
 from gaia.jobs.registry import JobContext
@@ -86,12 +87,18 @@ async def _download_gfs(
 
 
 async def orchestrate_run(ctx: PipelineContext, payload: RunPayload, job: JobContext) -> None:
-    """``weather.orchestrate``: one response row and one ``weather.query_miner`` per eligible
-    miner, and the run to ``querying_miners``, in one transaction."""
+    """``weather.orchestrate``: sync the metagraph, then one response row and one
+    ``weather.query_miner`` per eligible miner and the run to ``querying_miners``, in one
+    transaction."""
+    try:
+        neurons = await ctx.chain.metagraph()
+    except ChainError as error:
+        raise Retry(f"metagraph before fan-out: {error}") from error
     async with ctx.session_factory.begin() as session:
         run = await db.get_run(session, payload.run_id)
         if run.status is not RunStatus.GFS_READY:
             return
+        await db.sync_miners(session, neurons)
         miners = await db.eligible_miners(session, ctx.own_hotkey)
         if not miners:
             await db.move_run(session, run.id, [RunStatus.GFS_READY], RunStatus.ERROR,

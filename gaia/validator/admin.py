@@ -1,0 +1,217 @@
+"""``python -m gaia.validator.admin``: operator commands on the validator database.
+
+    runs [--limit N]                 recent runs and their miners' states
+    responses RUN_ID                 per-miner states of one run, with failure reasons
+    queue                            jobs by type and state
+    hindcast --init YYYY-MM-DDTHH    create a hindcast run (scored, never weighted)
+    requeue RUN_ID HOTKEY            start a failed miner's chain again for a run
+    reseed RUN_ID                    download a run's GFS data again and continue
+    rescore RUN_ID [--hotkey H]      recompute the ERA5 scores and roll-up of scored miners
+    weights [--submit]               the weights the scores give now (and submit them)
+
+Settings as for ``python -m gaia.validator`` (``GAIA_*``, ``.env``, the flags below).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from gaia.cli import (
+    DATABASE_FLAGS,
+    GFS_FLAGS,
+    LOG_FLAGS,
+    WALLET_AND_CHAIN_FLAGS,
+    add_flags,
+    configure_logging,
+    settings_from,
+)
+from gaia.config import Settings
+from gaia.database.validator_schema import WeatherForecastRun, WeatherMinerResponse
+from gaia.jobs.queue import JobQueue, job_counts
+from gaia.jobs.retry_config import WeatherJob, singleton_key
+from gaia.tasks.defined_tasks.weather.pipeline.payloads import (
+    ResponsePayload,
+    RunCreatePayload,
+    RunPayload,
+)
+from gaia.tasks.defined_tasks.weather.pipeline.workers import all_policies
+from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus, RunMode, RunStatus
+from gaia.validator.database import validator_database_manager as db
+
+FLAGS = DATABASE_FLAGS + WALLET_AND_CHAIN_FLAGS + GFS_FLAGS + LOG_FLAGS
+
+
+class AdminError(Exception):
+    """An operator command that cannot be carried out; the message says why."""
+
+
+def _table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
+    cells = [list(map(str, header))] + [[("" if v is None else str(v)) for v in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells)
+
+
+async def show_runs(session: AsyncSession, limit: int) -> str:
+    runs = list(await session.scalars(
+        select(WeatherForecastRun).order_by(WeatherForecastRun.id.desc()).limit(limit)
+    ))
+    rows = []
+    for run in runs:
+        counts = await session.execute(
+            select(WeatherMinerResponse.status, func.count())
+            .where(WeatherMinerResponse.run_id == run.id)
+            .group_by(WeatherMinerResponse.status)
+        )
+        states = " ".join(f"{status.value}={n}" for status, n in counts)
+        rows.append((run.id, f"{run.gfs_init_time:%Y-%m-%d %HZ}", run.mode.value,
+                     run.status.value, states, run.error))
+    return _table(rows, ("run", "init", "mode", "status", "miners", "error"))
+
+
+async def show_responses(session: AsyncSession, run_id: int) -> str:
+    responses = await session.scalars(
+        select(WeatherMinerResponse).where(WeatherMinerResponse.run_id == run_id)
+        .order_by(WeatherMinerResponse.miner_uid)
+    )
+    rows = [(r.miner_uid, r.miner_hotkey, r.status.value, r.failed_step, r.failure_reason)
+            for r in responses]
+    return _table(rows, ("uid", "hotkey", "status", "failed step", "reason"))
+
+
+async def show_queue(session: AsyncSession) -> str:
+    counts = await job_counts(session)
+    rows = [(job_type, status.value, n) for (job_type, status), n in sorted(counts.items())]
+    return _table(rows, ("job type", "state", "jobs"))
+
+
+async def create_hindcast(
+    session: AsyncSession, queue: JobQueue, init_time: datetime, commit_window: timedelta
+) -> str:
+    payload = RunCreatePayload(init_time=init_time, mode=RunMode.HINDCAST,
+                               commit_deadline=datetime.now(UTC) + commit_window)
+    key = f"{WeatherJob.RUN_CREATE}:hindcast:{init_time:%Y%m%d%H}"
+    job_id = await queue.enqueue(session, WeatherJob.RUN_CREATE, payload, singleton_key=key)
+    return f"hindcast run for {init_time:%Y-%m-%d %HZ} " + (
+        f"queued (job {job_id})" if job_id else "is already being created"
+    )
+
+
+async def requeue_miner(session: AsyncSession, queue: JobQueue, run_id: int, hotkey: str) -> str:
+    """A failed response starts over: its row and scores are replaced by a fresh one."""
+    response = await session.scalar(
+        select(WeatherMinerResponse).where(WeatherMinerResponse.run_id == run_id,
+                                           WeatherMinerResponse.miner_hotkey == hotkey)
+        .with_for_update()
+    )
+    if response is None:
+        raise AdminError(f"run {run_id} has no response from {hotkey}")
+    if response.status is not MinerResponseStatus.FAILED:
+        raise AdminError(f"{hotkey} is {response.status.value} in run {run_id}, not failed")
+    uid = response.miner_uid
+    await db.delete_response(session, response.id)
+    response_id = await db.insert_response(session, run_id, hotkey, uid)
+    await db.move_run(session, run_id, [RunStatus.COMPLETED, *db.ROLLED_UP_RUN_STATUSES],
+                      RunStatus.QUERYING_MINERS)
+    await db.refresh_run_status(session, run_id)
+    payload = ResponsePayload(run_id=run_id, response_id=response_id, miner_hotkey=hotkey)
+    await queue.enqueue(session, WeatherJob.QUERY_MINER, payload,
+                        singleton_key=singleton_key(WeatherJob.QUERY_MINER, run=run_id, hotkey=hotkey))
+    return f"{hotkey} requeued in run {run_id}"
+
+
+async def reseed_run(session: AsyncSession, queue: JobQueue, run_id: int) -> str:
+    run = await db.get_run(session, run_id)
+    if run.status not in (RunStatus.ERROR, RunStatus.CREATED, RunStatus.GFS_DOWNLOADING):
+        raise AdminError(f"run {run_id} is {run.status.value}; only runs before fan-out "
+                         f"or in error can be seeded again")
+    await db.move_run(session, run_id, [run.status], RunStatus.CREATED)
+    await queue.enqueue(session, WeatherJob.SEED, RunPayload(run_id=run_id),
+                        singleton_key=singleton_key(WeatherJob.SEED, run=run_id))
+    return f"run {run_id} will be seeded again"
+
+
+def build_parser(defaults: Settings) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gaia.validator.admin",
+                                     description=__doc__.split("\n\n")[0])
+    add_flags(parser, FLAGS, defaults)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("runs", help="recent runs").add_argument("--limit", type=int, default=10)
+    commands.add_parser("responses", help="miners of one run").add_argument("run_id", type=int)
+    commands.add_parser("queue", help="jobs by type and state")
+    hindcast = commands.add_parser("hindcast", help="create a hindcast run")
+    hindcast.add_argument("--init", required=True, type=_cycle, help="GFS cycle, YYYY-MM-DDTHH")
+    hindcast.add_argument("--commit-window-minutes", type=float, default=180.0)
+    requeue = commands.add_parser("requeue", help="start a failed miner again for a run")
+    requeue.add_argument("run_id", type=int)
+    requeue.add_argument("hotkey")
+    commands.add_parser("reseed", help="download a run's GFS data again").add_argument(
+        "run_id", type=int)
+    rescore = commands.add_parser("rescore", help="recompute ERA5 scores of a run")
+    rescore.add_argument("run_id", type=int)
+    rescore.add_argument("--hotkey")
+    commands.add_parser("weights", help="weights from the scores now").add_argument(
+        "--submit", action="store_true", help="also submit them to the chain")
+    return parser
+
+
+def _cycle(text: str) -> datetime:
+    try:
+        moment = datetime.strptime(text, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not YYYY-MM-DDTHH") from None
+    if moment.hour % 6:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a 6-hourly GFS cycle")
+    return moment
+
+
+async def run_command(settings: Settings, args: argparse.Namespace) -> str:
+    engine = create_async_engine(settings.database_url)
+    factory = async_sessionmaker(engine, expire_on_commit=False)
+    queue = JobQueue(all_policies())
+    try:
+        async with factory.begin() as session:
+            match args.command:
+                case "runs":
+                    return await show_runs(session, args.limit)
+                case "responses":
+                    return await show_responses(session, args.run_id)
+                case "queue":
+                    return await show_queue(session)
+                case "hindcast":
+                    window = timedelta(minutes=args.commit_window_minutes)
+                    return await create_hindcast(session, queue, args.init, window)
+                case "requeue":
+                    return await requeue_miner(session, queue, args.run_id, args.hotkey)
+                case "reseed":
+                    return await reseed_run(session, queue, args.run_id)
+        from gaia.validator.admin_scoring import rescore_run, show_weights
+
+        if args.command == "rescore":
+            return await rescore_run(settings, factory, args.run_id, args.hotkey)
+        return await show_weights(settings, factory, submit=args.submit)
+    finally:
+        await engine.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    base = Settings()
+    args = build_parser(base).parse_args(argv)
+    settings = settings_from(args, FLAGS, base)
+    configure_logging(settings.log_level)
+    try:
+        print(asyncio.run(run_command(settings, args)))
+    except (AdminError, LookupError) as error:
+        print(f"gaia.validator.admin: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

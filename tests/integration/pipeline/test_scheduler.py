@@ -1,0 +1,107 @@
+"""The daily run on the real queue: one run however many validators tick, late creation."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from functools import partial
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from gaia.database.validator_schema import ValidatorJob, WeatherForecastRun
+from gaia.jobs.queue import JobQueue
+from gaia.jobs.retry_config import WeatherJob
+from gaia.jobs.registry import JobContext, JobLogger
+from gaia.tasks.defined_tasks.weather.pipeline import orchestrator
+from gaia.tasks.defined_tasks.weather.pipeline.payloads import RunCreatePayload
+from gaia.tasks.defined_tasks.weather.pipeline.scheduler import PeriodicJob, Scheduler
+from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming
+from gaia.tasks.defined_tasks.weather.pipeline.workers import all_policies
+from gaia.tasks.defined_tasks.weather.states import RunMode, RunStatus
+
+
+def at(hour: int, minute: int = 0, day: int = 28) -> datetime:
+    return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
+
+
+def scheduler(session_factory: async_sessionmaker, now: datetime, periodic=()) -> Scheduler:  # type: ignore[no-untyped-def]
+    return Scheduler(session_factory, JobQueue(all_policies()), RunTiming(), lambda: now, periodic)
+
+
+async def _jobs(session_factory: async_sessionmaker, job_type: str) -> list[ValidatorJob]:
+    async with session_factory() as session:
+        return list(await session.scalars(select(ValidatorJob).where(ValidatorJob.job_type == job_type)))
+
+
+async def _run_create_jobs(session_factory: async_sessionmaker, jobs: list[ValidatorJob]) -> None:
+    """Run every run.create job's handler, as workers would (concurrently)."""
+    import logging
+
+    class _Ctx:
+        queue = JobQueue(all_policies())
+
+    ctx = _Ctx()
+    ctx.session_factory = session_factory  # type: ignore[attr-defined]
+    handler = partial(orchestrator.create_run, ctx)  # type: ignore[arg-type]
+
+    def job_ctx(job: ValidatorJob) -> JobContext:
+        log = JobLogger(logging.getLogger("test"), {"job_id": job.id, "job_type": job.job_type,
+                                                     "attempt": 1, "subject": ""})
+        return JobContext(job.id, job.job_type, 1, 5, 60.0, session_factory, log)
+
+    await asyncio.gather(*(
+        handler(RunCreatePayload.model_validate(job.payload), job_ctx(job)) for job in jobs
+    ))
+
+
+async def test_nothing_is_due_before_the_schedule(session_factory: async_sessionmaker) -> None:
+    assert await scheduler(session_factory, at(17, 59)).tick() == []
+
+
+async def test_two_validators_at_the_tick_make_one_run(session_factory: async_sessionmaker) -> None:
+    first, second = scheduler(session_factory, at(18)), scheduler(session_factory, at(18))
+    keys = await asyncio.gather(first.tick(), second.tick())
+    assert sorted(k for ks in keys for k in ks) == [f"{WeatherJob.RUN_CREATE}:2026-11-28"]
+    jobs = await _jobs(session_factory, WeatherJob.RUN_CREATE)
+    assert len(jobs) == 1
+    # Even if two create jobs ran (a later tick after the first finished), one run results.
+    await _run_create_jobs(session_factory, jobs * 2)
+    async with session_factory() as session:
+        runs = list(await session.scalars(select(WeatherForecastRun)))
+    assert [(r.gfs_init_time, r.mode, r.status) for r in runs] == [
+        (at(12), RunMode.LIVE, RunStatus.CREATED)
+    ]
+    assert runs[0].commit_deadline == at(21, 30)
+    seeds = await _jobs(session_factory, WeatherJob.SEED)
+    assert [j.singleton_key for j in seeds] == [f"{WeatherJob.SEED}:run={runs[0].id}"]
+    assert await first.tick() == []  # the run exists: nothing more to do today
+
+
+async def test_a_validator_started_late_still_creates_the_days_run(
+    session_factory: async_sessionmaker,
+) -> None:
+    assert await scheduler(session_factory, at(19)).tick() == [f"{WeatherJob.RUN_CREATE}:2026-11-28"]
+    job = (await _jobs(session_factory, WeatherJob.RUN_CREATE))[0]
+    payload = RunCreatePayload.model_validate(job.payload)
+    assert (payload.init_time, payload.mode) == (at(12), RunMode.LIVE)
+
+
+async def test_after_the_commit_window_the_day_is_skipped(session_factory: async_sessionmaker) -> None:
+    assert await scheduler(session_factory, at(22)).tick() == []
+
+
+async def test_periodic_work_once_per_slot(session_factory: async_sessionmaker) -> None:
+    every = [PeriodicJob("validator.metagraph_sync", timedelta(minutes=10))]
+    keys = await asyncio.gather(*(
+        scheduler(session_factory, at(10, minute), every).tick() for minute in (1, 4, 9)
+    ))
+    assert sorted(k for ks in keys for k in ks) == ["validator.metagraph_sync:2026-11-28T10:00:00"]
+    async with session_factory.begin() as session:
+        await session.execute(ValidatorJob.__table__.update().values(status="succeeded"))
+    assert await scheduler(session_factory, at(10, 8), every).tick() == []
+    assert await scheduler(session_factory, at(10, 12), every).tick() == [
+        "validator.metagraph_sync:2026-11-28T10:10:00"
+    ]
+    async with session_factory() as session:
+        assert await session.scalar(select(func.count()).select_from(ValidatorJob)) == 2
