@@ -57,6 +57,9 @@ class ValidatorSettings(BaseModel):
     )
     poll_interval_s: float = Field(default=300.0, gt=0)
     lease_s: float = Field(default=60.0, gt=0)
+    shutdown_grace_s: float = Field(
+        default=30.0, ge=0, description="on SIGTERM, how long running jobs may finish"
+    )
     job_retention_days: float = Field(default=14.0, gt=0)
     weights_window_runs: int = Field(default=7, ge=1)
     weights_interval_s: float = Field(default=3600.0, gt=0)
@@ -68,7 +71,7 @@ class MinerSettings(BaseModel):
     port: int = Field(default=8091, ge=0, le=65535)
     data_dir: Path = Path("~/.gaia/miner")
     database_url: str | None = None  # default: SQLite file under data_dir
-    model: str = "damped_trend"
+    model: str = "spectral_advection"
     inference_concurrency: int = Field(default=1, ge=1)
     max_cycle_age_hours: float = Field(default=48.0, gt=0)
     forecast_retention_days: float = Field(default=7.0, gt=0)

@@ -106,6 +106,12 @@ class JobQueue:
         return list(result.scalars())
 
 
+async def singleton_key_used(executor: Executor, singleton_key: str) -> bool:
+    """True when a job with this key exists in any state (a slot already taken)."""
+    result = await executor.execute(sql.SINGLETON_KEY_USED, {"singleton_key": singleton_key})
+    return bool(result.scalar_one())
+
+
 async def job_counts(executor: Executor) -> dict[tuple[str, JobStatus], int]:
     """Number of jobs by (job type, status)."""
     rows = await executor.execute(sql.JOB_COUNTS)

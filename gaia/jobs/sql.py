@@ -163,6 +163,11 @@ SELECT_EXHAUSTED_EXPIRED: Final[TextClause] = text(
 
 # --- inspection and maintenance -------------------------------------------------------------
 
+SINGLETON_KEY_USED: Final[TextClause] = text(
+    "SELECT EXISTS (SELECT 1 FROM validator_jobs WHERE singleton_key = :singleton_key)"
+)
+"""Whether any job, live or finished, ever carried this key (periodic slots run once)."""
+
 JOB_COUNTS: Final[TextClause] = text(
     "SELECT job_type, status::text, count(*) FROM validator_jobs GROUP BY job_type, status"
 )

@@ -93,8 +93,7 @@ async def validator_parts(settings: Settings, *, with_scheduler: bool) -> AsyncI
         registry = build_registry(context, periodic_ctx)
         worker = Worker(
             asyncpg_dsn(settings.database_url), registry, session_factory,
-            WorkerOptions(concurrency=v.workers, lease_s=v.lease_s,
-                          backoff_scale=v.backoff_scale, retention_days=v.job_retention_days),
+            WorkerOptions.from_settings(v, shutdown_grace_s=v.shutdown_grace_s),
         )
         scheduler = None
         if with_scheduler:

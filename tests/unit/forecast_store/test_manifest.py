@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 from bittensor.sp_core import Keypair
 
@@ -15,6 +17,7 @@ from gaia.tasks.defined_tasks.weather.forecast_manifest import (
     Manifest,
     ManifestInvalid,
     SignedManifest,
+    format_init_time,
     manifest_hash,
     sign_manifest,
     verify_signed_manifest,
@@ -125,3 +128,10 @@ def test_grid_spec_round_trips_through_grid() -> None:
     assert rebuilt.shape == grid.shape
     assert abs(rebuilt.lat - grid.lat).max() < 1e-9
     assert abs(rebuilt.lon - grid.lon).max() < 1e-9
+
+
+def test_init_time_formats_naive_aware_and_numpy_times_as_utc_z() -> None:
+    expected = "2026-11-28T12:00:00Z"
+    assert format_init_time(datetime(2026, 11, 28, 12)) == expected
+    assert format_init_time(datetime(2026, 11, 28, 13, tzinfo=timezone(timedelta(hours=1)))) == expected
+    assert format_init_time(np.datetime64("2026-11-28T12:00:00.000000000")) == expected

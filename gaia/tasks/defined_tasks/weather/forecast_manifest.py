@@ -75,11 +75,15 @@ class GridSpec(_Frozen):
 
 
 def format_init_time(value: datetime | np.datetime64) -> str:
-    """ISO 8601 UTC with a 'Z', whole seconds: ``2026-11-28T12:00:00Z``."""
+    """ISO 8601 UTC with a 'Z', whole seconds: ``2026-11-28T12:00:00Z``.
+
+    Naive datetimes and ``numpy.datetime64`` values are taken as UTC (as stored everywhere
+    in the project); aware datetimes are converted.
+    """
     if isinstance(value, np.datetime64):
-        value = datetime.fromisoformat(str(value.astype("datetime64[s]"))).replace(tzinfo=UTC)
+        value = datetime.fromisoformat(str(value.astype("datetime64[s]")))
     if value.tzinfo is None:
-        raise ValueError(f"init time {value!r} has no time zone; give it in UTC")
+        value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).strftime(INIT_TIME_FORMAT)
 
 

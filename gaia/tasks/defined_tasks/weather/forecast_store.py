@@ -154,7 +154,8 @@ class ForecastStoreWriter:
         self.variables, self.levels = tuple(variables), tuple(int(v) for v in levels)
         self.lead_hours = tuple(int(v) for v in lead_hours)
         self.partial = root.with_name(root.name + PARTIAL_SUFFIX)
-        shutil.rmtree(self.partial, ignore_errors=True)
+        if self.partial.exists():  # left by a crashed run: start clean
+            shutil.rmtree(self.partial)
         self.encode_threads = encode_threads
         self._store = LocalStore(self.partial)
         self._chunks: dict[str, FileEntry] = {}
