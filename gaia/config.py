@@ -63,7 +63,9 @@ class ValidatorSettings(BaseModel):
     job_retention_days: float = Field(default=14.0, gt=0)
     weights_window_runs: int = Field(default=7, ge=1)
     weights_interval_s: float = Field(default=3600.0, gt=0)
-    scoring_processes: int = Field(default=1, ge=1)
+    scoring_processes: int = Field(
+        default=1, ge=0, description="processes for heavy scoring; 0 scores in the worker itself"
+    )
 
 
 class MinerSettings(BaseModel):

@@ -32,7 +32,7 @@ class NoPositiveScores(ValueError):
 @dataclass(frozen=True)
 class RunScores:
     run_id: int
-    init_time: datetime
+    queried_at: datetime  # when the run asked its miners (its fan-out)
     scores: Mapping[str, float]  # hotkey -> rolled-up score of that run
 
 
@@ -55,13 +55,13 @@ def average_scores(
     """Mean clipped score per registered hotkey over the latest ``window`` runs."""
     if window < 1:
         raise ValueError(f"window must be at least 1, got {window}")
-    latest = sorted(runs, key=lambda run: run.init_time, reverse=True)[:window]
+    latest = sorted(runs, key=lambda run: run.queried_at, reverse=True)[:window]
     averages: dict[str, float] = {}
     for registration in registrations:
         total = sum(
             max(run.scores.get(registration.hotkey, 0.0), 0.0)
             for run in latest
-            if run.init_time >= registration.registered_at
+            if run.queried_at >= registration.registered_at
         )
         averages[registration.hotkey] = total / window if latest else 0.0
     return averages

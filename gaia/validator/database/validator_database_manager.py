@@ -29,6 +29,7 @@ from gaia.tasks.defined_tasks.weather.states import (
 from gaia.validator.weights import Registration, RunScores
 
 S = MinerResponseStatus
+SCORE_ROWS_PER_STATEMENT = 2000  # 9 parameters a row; PostgreSQL allows 32767 per statement
 
 
 @dataclass(frozen=True)
@@ -187,15 +188,14 @@ async def store_scores(
         }
         for r in records
     ]
-    if not rows:
-        return 0
-    statement = insert(WeatherMinerScore).values(rows)
-    await session.execute(
-        statement.on_conflict_do_update(
-            constraint="uq_scores_component",
-            set_={"value": statement.excluded.value, "missing": statement.excluded.missing},
+    for start in range(0, len(rows), SCORE_ROWS_PER_STATEMENT):
+        statement = insert(WeatherMinerScore).values(rows[start:start + SCORE_ROWS_PER_STATEMENT])
+        await session.execute(
+            statement.on_conflict_do_update(
+                constraint="uq_scores_component",
+                set_={"value": statement.excluded.value, "missing": statement.excluded.missing},
+            )
         )
-    )
     return len(rows)
 
 
@@ -300,26 +300,31 @@ def _miner_row(neuron: Neuron) -> dict[str, object]:
 
 
 async def latest_scored_runs(session: AsyncSession, window: int) -> list[RunScores]:
-    """Roll-up scores of the ``window`` latest completed live runs (hindcasts never count)."""
-    runs = list(await session.scalars(
-        select(WeatherForecastRun)
+    """Roll-up scores of the ``window`` latest completed live runs (hindcasts never count).
+
+    A run's ``queried_at`` is when it fanned out to its miners (its responses' creation)."""
+    queried_at = func.min(WeatherMinerResponse.created_at)
+    runs = (await session.execute(
+        select(WeatherForecastRun.id, queried_at)
+        .join(WeatherMinerResponse, WeatherMinerResponse.run_id == WeatherForecastRun.id)
         .where(WeatherForecastRun.mode == RunMode.LIVE,
                WeatherForecastRun.status == RunStatus.COMPLETED)
+        .group_by(WeatherForecastRun.id)
         .order_by(WeatherForecastRun.gfs_init_time.desc())
         .limit(window)
-    ))
+    )).all()
     if not runs:
         return []
     rows = await session.execute(
         select(WeatherMinerScore.run_id, WeatherMinerScore.miner_hotkey, WeatherMinerScore.value)
-        .where(WeatherMinerScore.run_id.in_([r.id for r in runs]),
+        .where(WeatherMinerScore.run_id.in_([run_id for run_id, _ in runs]),
                WeatherMinerScore.kind == ScoreKind.ROLLUP,
                WeatherMinerScore.metric == Metric.SCORE.value)
     )
-    scores: dict[int, dict[str, float]] = {r.id: {} for r in runs}
+    scores: dict[int, dict[str, float]] = {run_id: {} for run_id, _ in runs}
     for run_id, hotkey, value in rows:
         scores[run_id][hotkey] = float(value or 0.0)
-    return [RunScores(r.id, r.gfs_init_time, scores[r.id]) for r in runs]
+    return [RunScores(run_id, when, scores[run_id]) for run_id, when in runs]
 
 
 async def registrations(session: AsyncSession) -> list[Registration]:

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from gaia.database.validator_schema import ValidatorJob, WeatherForecastRun
 from gaia.jobs.queue import JobQueue
-from gaia.jobs.retry_config import WeatherJob
 from gaia.jobs.registry import JobContext, JobLogger
+from gaia.jobs.retry_config import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline import orchestrator
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import RunCreatePayload
 from gaia.tasks.defined_tasks.weather.pipeline.scheduler import PeriodicJob, Scheduler

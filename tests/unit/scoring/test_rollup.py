@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gaia.tasks.defined_tasks.weather.scoring.rollup import RollupConfig, weighted_skill
+from gaia.tasks.defined_tasks.weather.scoring.rollup import RollupConfig, run_score, weighted_skill
 from tests.fixtures.scoring import era5_result as result
 
 
@@ -31,3 +31,10 @@ def test_unknown_variable_or_lead_is_an_error():
 def test_all_missing_scores_zero():
     era5 = result({("q", 700, 24): None, ("q", 850, 24): None})
     assert weighted_skill(era5, RollupConfig()) == 0.0
+
+
+def test_run_score_ranks_any_scored_forecast_above_a_gated_one():
+    assert run_score(-1.0, eligible=True) == 0.0
+    assert run_score(-0.4, eligible=True) == pytest.approx(0.3)
+    assert run_score(-0.4, eligible=True) < run_score(-0.3, eligible=True) < run_score(1.0, True)
+    assert run_score(0.9, eligible=False) == 0.0

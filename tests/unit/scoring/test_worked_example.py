@@ -63,9 +63,11 @@ def day1(passed: bool = True, clone: bool = False) -> Day1Result:
 
 
 def test_part_b_roll_up():
-    # (0.15·(0.6+0.4) + 0.10·(0.8+0.5) + 0.10·(0.7+0)) / (2·(0.15+0.10+0.10)) = 0.35/0.70
+    # skill (0.15·(0.6+0.4) + 0.10·(0.8+0.5) + 0.10·(0.7+0)) / (2·(0.15+0.10+0.10)) = 0.35/0.70
+    # score (1 + 0.5) / 2
     result = roll_up(EXAMPLE_ERA5, day1())
-    assert result.score == pytest.approx(0.5) and not result.gated
+    assert result.weighted_skill == pytest.approx(0.5)
+    assert result.score == pytest.approx(0.75) and not result.gated
     assert [(r.kind, r.variable, r.level, r.lead_hours, r.metric) for r in result.records()] == [
         (ScoreKind.ROLLUP, "all", 0, 0, Metric.SCORE),
         (ScoreKind.ROLLUP, "all", 0, 0, Metric.SKILL),

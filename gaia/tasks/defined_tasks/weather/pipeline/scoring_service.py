@@ -45,7 +45,7 @@ from gaia.tasks.defined_tasks.weather.scoring.day1 import DAY1_FIELDS, Day1Confi
 from gaia.tasks.defined_tasks.weather.scoring.era5 import Era5Config, Era5Result, score_era5
 from gaia.tasks.defined_tasks.weather.scoring.fields import with_lead_hours
 from gaia.tasks.defined_tasks.weather.scoring.records import ComponentRecord
-from gaia.tasks.defined_tasks.weather.scoring.rollup import Rollup, RollupConfig, weighted_skill
+from gaia.tasks.defined_tasks.weather.scoring.rollup import gated_roll_up
 
 T = TypeVar("T")
 
@@ -183,9 +183,9 @@ async def _day1(env: ScoringEnvironment, forecast: ForecastRef) -> Day1Outcome:
             levels = sorted({lev for _, lev in DAY1_FIELDS if lev is not None})
             selected = selected.sel(level=levels)
         miner = await asyncio.to_thread(selected.load)
-        reference = with_lead_hours(
-            await gfs.fetch_forecast(forecast.init_time, env.day1_leads), forecast.init_time
-        )
+        reference = (await gfs.fetch_forecast(forecast.init_time, env.day1_leads)).swap_dims(
+            time="lead_hours"
+        ).drop_vars("time")
     climatology = await asyncio.to_thread(_climatology, env, forecast.init_time, env.day1_leads)
     result = await asyncio.to_thread(
         score_day1, miner, reference, climatology, Day1Config(lead_hours=env.day1_leads)
@@ -216,9 +216,7 @@ async def _era5(env: ScoringEnvironment, forecast: ForecastRef, gated: bool) -> 
             fields += result.fields
             notes += result.notes
     combined = Era5Result(tuple(fields), tuple(notes))
-    weighted = weighted_skill(combined, RollupConfig())
-    rollup = Rollup(score=0.0 if gated else weighted, weighted_skill=weighted, gated=gated)
-    return combined.records() + rollup.records()
+    return combined.records() + gated_roll_up(combined, eligible=not gated).records()
 
 
 

@@ -1,9 +1,10 @@
 """One number per (run, hotkey): weighted ERA5 skill, gated by the day-1 verdict.
 
-score = Σ w_field · w_lead · clip(skill, floor, 1) / Σ w_field · w_lead over the scored
+skill = Σ w_field · w_lead · clip(skill, floor, 1) / Σ w_field · w_lead over the scored
 fields, where a variable's weight is shared equally by its scored levels and leads
-weigh equally unless configured. A forecast that failed day-1 or was flagged as a
-clone scores 0. SCORING.md gives the defaults and a worked example.
+weigh equally unless configured; score = (1 + skill) / 2, in [0, 1]. A forecast that
+failed day-1 or was flagged as a clone scores 0. SCORING.md gives the defaults and a
+worked example.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class RollupConfig:
 
 @dataclass(frozen=True)
 class Rollup:
-    score: float  # what weights use: weighted_skill, or 0 when gated
+    score: float  # what weights use: (1 + weighted_skill) / 2, or 0 when gated
     weighted_skill: float  # before the day-1 gate
     gated: bool  # True when day-1 failed or flagged a clone
 
@@ -57,9 +58,24 @@ class Rollup:
 
 def roll_up(era5: Era5Result, day1: Day1Result, config: RollupConfig | None = None) -> Rollup:
     """The run score of one miner (see module doc)."""
+    return gated_roll_up(era5, eligible=day1.eligible, config=config)
+
+
+def gated_roll_up(
+    era5: Era5Result, *, eligible: bool, config: RollupConfig | None = None
+) -> Rollup:
+    """The run score when the day-1 verdict is known only as eligible or not."""
     weighted = weighted_skill(era5, config or RollupConfig())
-    gated = not day1.eligible
-    return Rollup(score=0.0 if gated else weighted, weighted_skill=weighted, gated=gated)
+    return Rollup(score=run_score(weighted, eligible), weighted_skill=weighted,
+                  gated=not eligible)
+
+
+def run_score(weighted: float, eligible: bool) -> float:
+    """(1 + weighted skill) / 2 in [0, 1]; 0 when day-1 failed or flagged a clone.
+
+    Any scored forecast, even one worse than climatology (skill < 0), ranks above a gated
+    or missing one, and a higher skill always means a higher score."""
+    return (1.0 + weighted) / 2.0 if eligible else 0.0
 
 
 def weighted_skill(era5: Era5Result, config: RollupConfig) -> float:
