@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from functools import partial
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from gaia.database.validator_schema import ValidatorJob, WeatherForecastRun
 from gaia.jobs.queue import JobQueue
-from gaia.jobs.registry import JobContext, JobLogger
 from gaia.jobs.retry_config import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline import orchestrator
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import RunCreatePayload
@@ -19,14 +19,18 @@ from gaia.tasks.defined_tasks.weather.pipeline.scheduler import PeriodicJob, Sch
 from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming
 from gaia.tasks.defined_tasks.weather.pipeline.workers import all_policies
 from gaia.tasks.defined_tasks.weather.states import RunMode, RunStatus
+from tests.fixtures.pipeline import fixed_clock, job_context, pipeline_context
 
 
 def at(hour: int, minute: int = 0, day: int = 28) -> datetime:
     return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
 
 
-def scheduler(session_factory: async_sessionmaker, now: datetime, periodic=()) -> Scheduler:  # type: ignore[no-untyped-def]
-    return Scheduler(session_factory, JobQueue(all_policies()), RunTiming(), lambda: now, periodic)
+def scheduler(
+    session_factory: async_sessionmaker, now: datetime, periodic: Sequence[PeriodicJob] = ()
+) -> Scheduler:
+    return Scheduler(session_factory, JobQueue(all_policies()), RunTiming(), fixed_clock(now),
+                     periodic)
 
 
 async def _jobs(session_factory: async_sessionmaker, job_type: str) -> list[ValidatorJob]:
@@ -34,24 +38,15 @@ async def _jobs(session_factory: async_sessionmaker, job_type: str) -> list[Vali
         return list(await session.scalars(select(ValidatorJob).where(ValidatorJob.job_type == job_type)))
 
 
-async def _run_create_jobs(session_factory: async_sessionmaker, jobs: list[ValidatorJob]) -> None:
-    """Run every run.create job's handler, as workers would (concurrently)."""
-    import logging
-
-    class _Ctx:
-        queue = JobQueue(all_policies())
-
-    ctx = _Ctx()
-    ctx.session_factory = session_factory  # type: ignore[attr-defined]
-    handler = partial(orchestrator.create_run, ctx)  # type: ignore[arg-type]
-
-    def job_ctx(job: ValidatorJob) -> JobContext:
-        log = JobLogger(logging.getLogger("test"), {"job_id": job.id, "job_type": job.job_type,
-                                                     "attempt": 1, "subject": ""})
-        return JobContext(job.id, job.job_type, 1, 5, 60.0, session_factory, log)
-
+async def _run_create_jobs(
+    session_factory: async_sessionmaker, jobs: list[ValidatorJob], root: Path
+) -> None:
+    """Run every run.create job's handler concurrently, as several workers would."""
+    ctx = pipeline_context(session_factory, root)
     await asyncio.gather(*(
-        handler(RunCreatePayload.model_validate(job.payload), job_ctx(job)) for job in jobs
+        orchestrator.create_run(ctx, RunCreatePayload.model_validate(job.payload),
+                                job_context(session_factory, job.id, job.job_type))
+        for job in jobs
     ))
 
 
@@ -59,14 +54,16 @@ async def test_nothing_is_due_before_the_schedule(session_factory: async_session
     assert await scheduler(session_factory, at(17, 59)).tick() == []
 
 
-async def test_two_validators_at_the_tick_make_one_run(session_factory: async_sessionmaker) -> None:
+async def test_two_validators_at_the_tick_make_one_run(
+    session_factory: async_sessionmaker, tmp_path: Path
+) -> None:
     first, second = scheduler(session_factory, at(18)), scheduler(session_factory, at(18))
     keys = await asyncio.gather(first.tick(), second.tick())
     assert sorted(k for ks in keys for k in ks) == [f"{WeatherJob.RUN_CREATE}:2026-11-28"]
     jobs = await _jobs(session_factory, WeatherJob.RUN_CREATE)
     assert len(jobs) == 1
     # Even if two create jobs ran (a later tick after the first finished), one run results.
-    await _run_create_jobs(session_factory, jobs * 2)
+    await _run_create_jobs(session_factory, jobs * 2, tmp_path)
     async with session_factory() as session:
         runs = list(await session.scalars(select(WeatherForecastRun)))
     assert [(r.gfs_init_time, r.mode, r.status) for r in runs] == [

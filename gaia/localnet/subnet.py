@@ -1,0 +1,177 @@
+"""The subnet on loopback: the cached local archive and its server, fresh wallets, a static
+chain, miner processes (one per :class:`MinerSpec`) and validator worker processes."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import bittensor as bt
+
+from gaia.chain.client import Neuron
+from gaia.chain.static import write_neurons
+from gaia.database.local_postgres import free_port
+from gaia.localnet.processes import ManagedProcess, stop_all
+from gaia.tasks.defined_tasks.weather.data.archive import ArchiveInfo, build_archive
+from gaia.tasks.defined_tasks.weather.data.archive_server import ArchiveServer
+
+log = logging.getLogger(__name__)
+
+ARCHIVE_START = datetime(2025, 1, 1, tzinfo=UTC)
+ARCHIVE_DAYS = 12  # truth for 10-day forecasts of the first cycles, and a day to spare
+VALIDATOR_STAKE = 50_000.0
+ANY_CYCLE_AGE_HOURS = 24 * 365 * 50  # the archive's cycles are old; miners must accept them
+# the validator settings that make one run take about a minute instead of days
+FAST_VALIDATOR_FLAGS = ("--poll-interval-s", "0.5", "--backoff-scale", "0.01", "--lease-s", "4",
+                        "--scoring-processes", "0", "--workers", "16")
+
+
+@dataclass(frozen=True)
+class MinerSpec:
+    role: str  # name of its wallet and data folder
+    model: str  # a model registered in gaia.tasks.defined_tasks.weather.inference
+    dies: bool = False  # SIGKILLed once it has accepted its job
+
+
+def miner_roster(count: int) -> list[MinerSpec]:
+    """``count`` ≥ 4 miners: a good model, persistence, a poor model, one that dies, then
+    the three models again in turn."""
+    if count < 4:
+        raise ValueError(f"--miners {count}: the localnet needs at least 4 miners")
+    models = ("spectral_advection", "persistence", "noisy_persistence")
+    roster = [MinerSpec(f"miner{i + 1}", model) for i, model in enumerate(models)]
+    roster.append(MinerSpec("miner4", "persistence", dies=True))
+    roster += [MinerSpec(f"miner{i + 1}", models[(i - 4) % 3]) for i in range(4, count)]
+    return roster
+
+
+def cached_archive(root: Path, grid_deg: float, seed: int) -> ArchiveInfo:
+    """The archive for (grid, seed) under ``root``, built on first use and reused after."""
+    target = root / f"grid{grid_deg:g}-seed{seed}"
+    if (target / "archive.json").exists():
+        info = ArchiveInfo.load(target)
+        if (info.grid_deg, info.seed, info.start, info.days) == (
+                grid_deg, seed, ARCHIVE_START, ARCHIVE_DAYS):
+            return info
+    log.info("building the local archive in %s (grid %g°, seed %d)", target, grid_deg, seed)
+    return build_archive(target, grid_deg=grid_deg, start=ARCHIVE_START, days=ARCHIVE_DAYS,
+                         seed=seed)
+
+
+def make_wallet(root: Path, name: str) -> bt.Wallet:
+    """A wallet with an unencrypted coldkey and hotkey under ``root`` (local use only)."""
+    wallet = bt.Wallet(name=name, hotkey="default", path=str(root))
+    wallet.create_new_coldkey(use_password=False, overwrite=True, suppress=True)
+    wallet.create_new_hotkey(use_password=False, overwrite=True, suppress=True)
+    return wallet
+
+
+@dataclass
+class Member:
+    spec: MinerSpec | None  # None for the validator
+    wallet: bt.Wallet
+    uid: int
+    port: int = field(default_factory=free_port)
+    process: ManagedProcess | None = None
+
+    @property
+    def hotkey(self) -> str:
+        return str(self.wallet.hotkey.ss58_address)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def neuron(self) -> Neuron:
+        validator = self.spec is None
+        return Neuron(uid=self.uid, hotkey=self.hotkey, coldkey=self.wallet.coldkeypub.ss58_address,
+                      ip=None, port=None, stake=VALIDATOR_STAKE if validator else 0.0,
+                      validator_permit=validator)
+
+
+@dataclass
+class Subnet:
+    """Everything under ``root`` (made anew for each localnet run)."""
+
+    root: Path
+    archive: ArchiveInfo
+    server: ArchiveServer
+    validator: Member
+    miners: list[Member]
+    workers: list[ManagedProcess] = field(default_factory=list)
+
+    @property
+    def chain_path(self) -> Path:
+        return self.root / "chain" / "neurons.json"
+
+    @property
+    def gfs_base_url(self) -> str:
+        return self.archive.gfs_base_url(self.server.url)
+
+    def miner_args(self, miner: Member) -> list[str]:
+        assert miner.spec is not None
+        data_dir = self.root / miner.spec.role
+        return [*_wallet_flags(miner.wallet), "--chain", "static",
+                "--chain.static-path", str(self.chain_path), "--host", "127.0.0.1",
+                "--port", str(miner.port), "--data-dir", str(data_dir),
+                "--model", miner.spec.model, "--gfs.base-url", self.gfs_base_url,
+                "--gfs.fallback-url", "", "--data.cache-dir", str(data_dir / "gfs-cache"),
+                "--max-cycle-age-hours", str(ANY_CYCLE_AGE_HOURS),
+                "--serve-axon", "--external-ip", "127.0.0.1"]
+
+    def validator_args(self, database_url: str) -> list[str]:
+        return ["worker", "--database-url", database_url, *_wallet_flags(self.validator.wallet),
+                "--chain", "static", "--chain.static-path", str(self.chain_path),
+                "--gfs.base-url", self.gfs_base_url, "--gfs.fallback-url", "",
+                "--data.cache-dir", str(self.root / "validator" / "cache"),
+                "--era5.url", self.archive.era5_url(self.server.url),
+                "--climatology.url", self.archive.climatology_url(self.server.url),
+                *FAST_VALIDATOR_FLAGS]
+
+    def start_miners(self) -> None:
+        for miner in self.miners:
+            assert miner.spec is not None
+            miner.process = ManagedProcess(
+                miner.spec.role, "gaia.miner", self.miner_args(miner),
+                self.root / "logs" / f"{miner.spec.role}.log").start()
+        for miner in self.miners:
+            assert miner.process is not None
+            miner.process.wait_for_port(miner.port)
+
+    def start_validator(self, database_url: str, processes: int) -> None:
+        for index in range(processes):
+            self.workers.append(ManagedProcess(
+                f"validator-worker-{index + 1}", "gaia.validator",
+                self.validator_args(database_url),
+                self.root / "logs" / f"validator-worker-{index + 1}.log").start())
+
+    def processes(self) -> list[ManagedProcess]:
+        return self.workers + [m.process for m in self.miners if m.process is not None]
+
+    def stop(self) -> None:
+        """Validator workers first (no new requests), then the miners, then the archive."""
+        stop_all(self.workers)
+        stop_all([m.process for m in self.miners if m.process is not None])
+        self.server.stop()
+
+
+def _wallet_flags(wallet: bt.Wallet) -> list[str]:
+    return ["--wallet.name", wallet.name, "--wallet.hotkey", wallet.hotkey_str,
+            "--wallet.path", str(wallet.path)]
+
+
+def new_subnet(root: Path, archive: ArchiveInfo, roster: list[MinerSpec]) -> Subnet:
+    """Wallets and the chain file under a fresh ``root``, the archive server started."""
+    if root.exists():
+        shutil.rmtree(root)
+    wallets = root / "wallets"
+    validator = Member(None, make_wallet(wallets, "validator"), uid=0)
+    miners = [Member(spec, make_wallet(wallets, spec.role), uid=i + 1)
+              for i, spec in enumerate(roster)]
+    write_neurons(root / "chain" / "neurons.json",
+                  [validator.neuron()] + [m.neuron() for m in miners])
+    server = ArchiveServer(archive.root).start()
+    return Subnet(root, archive, server, validator, miners)
