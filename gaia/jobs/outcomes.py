@@ -54,5 +54,9 @@ class NotReady(JobOutcome):
         self.until = until
 
 
+INVALID_PREFIX = "invalid: "
+"""How a job failed by ``Invalid`` records its reason (``last_error``, give-up hooks)."""
+
+
 class Invalid(JobOutcome):
     """Permanent failure (bad data from a miner, failed hash, wrong grid): fail at once."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gaia.database.validator_schema import JobStatus
-from gaia.jobs.outcomes import Invalid, JobOutcome, NotReady, Retry, TimedOut
+from gaia.jobs.outcomes import INVALID_PREFIX, Invalid, JobOutcome, NotReady, Retry, TimedOut
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,7 @@ def resolve(
     if outcome is None:
         return Resolution(JobStatus.SUCCEEDED, attempts, timeout_s)
     if isinstance(outcome, Invalid):
-        return Resolution(JobStatus.FAILED, attempts, timeout_s, error=f"invalid: {outcome.reason}")
+        return Resolution(JobStatus.FAILED, attempts, timeout_s, error=INVALID_PREFIX + outcome.reason)
     if isinstance(outcome, NotReady):
         return _not_ready(outcome, attempts, max_attempts, timeout_s, policy)
     if isinstance(outcome, Retry):

@@ -9,11 +9,11 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import bittensor as bt
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from gaia.chain.client import ChainClient
 from gaia.chain.factory import build_chain_client
 from gaia.config import Settings
 from gaia.database.migrations import require_head
@@ -40,7 +40,7 @@ class WalletError(RuntimeError):
     pass
 
 
-def load_wallet(settings: Settings) -> Any:
+def load_wallet(settings: Settings) -> tuple[bt.Wallet, str]:
     wallet = bt.Wallet(
         name=settings.wallet.name, hotkey=settings.wallet.hotkey,
         path=str(settings.wallet.path.expanduser()),
@@ -59,9 +59,6 @@ class ValidatorParts:
     engine: AsyncEngine
     worker: Worker
     scheduler: Scheduler | None
-    gfs: GfsSource
-    signed: SignedClient
-    scoring: ScoringService
 
 
 @contextlib.asynccontextmanager
@@ -72,42 +69,55 @@ async def validator_parts(settings: Settings, *, with_scheduler: bool) -> AsyncI
         wallet, hotkey = load_wallet(settings)
         session_factory = async_sessionmaker(engine, expire_on_commit=False)
         chain = build_chain_client(settings.chain, hotkey=hotkey, wallet=wallet)
-        queue = JobQueue(all_policies())
-        v = settings.validator
-        timing = RunTiming(schedule_hour_utc=v.schedule_hour_utc)
-        gfs = GfsSource(
-            settings.data.gfs_base_url, settings.data.cache_dir.expanduser(),
-            fallback_base_url=settings.data.gfs_fallback_url or None,
-            max_concurrency=settings.data.download_concurrency,
-            timeout_s=settings.data.http_timeout_s,
-        )
+        gfs = _gfs_source(settings)
         signed = SignedClient(wallet, timeout=settings.data.http_timeout_s)
         scoring = ScoringService(ScoringEnvironment.from_settings(settings), signed,
-                                 processes=v.scoring_processes)
-        context = PipelineContext(
-            session_factory=session_factory, queue=queue, settings=v, timing=timing,
-            clock=system_clock, gfs=gfs, chain=chain, miners=MinerClient(signed),
-            forecasts=scoring, own_hotkey=hotkey,
-        )
-        periodic_ctx = periodic.PeriodicContext(session_factory, chain, v.weights_window_runs)
-        registry = build_registry(context, periodic_ctx)
-        worker = Worker(
-            asyncpg_dsn(settings.database_url), registry, session_factory,
-            WorkerOptions.from_settings(v, shutdown_grace_s=v.shutdown_grace_s),
-        )
-        scheduler = None
-        if with_scheduler:
-            scheduler = Scheduler(session_factory, queue, timing, system_clock, [
-                PeriodicJob(periodic.METAGRAPH_SYNC,
-                            timedelta(seconds=settings.chain.metagraph_refresh_s)),
-                PeriodicJob(periodic.SET_WEIGHTS, timedelta(seconds=v.weights_interval_s)),
-            ])
-        yield ValidatorParts(engine, worker, scheduler, gfs, signed, scoring)
-        await gfs.aclose()
-        await signed.aclose()
-        scoring.close()
+                                 processes=settings.validator.scoring_processes)
+        try:
+            yield _assemble(settings, engine, session_factory, chain, gfs, signed, scoring,
+                            hotkey, with_scheduler)
+        finally:
+            scoring.close()
+            await signed.aclose()
+            await gfs.aclose()
     finally:
         await engine.dispose()
+
+
+def _gfs_source(settings: Settings) -> GfsSource:
+    return GfsSource(
+        settings.data.gfs_base_url, settings.data.cache_dir.expanduser(),
+        fallback_base_url=settings.data.gfs_fallback_url or None,
+        max_concurrency=settings.data.download_concurrency,
+        timeout_s=settings.data.http_timeout_s,
+    )
+
+
+def _assemble(
+    settings: Settings, engine: AsyncEngine, session_factory: async_sessionmaker,
+    chain: ChainClient, gfs: GfsSource, signed: SignedClient, scoring: ScoringService,
+    hotkey: str, with_scheduler: bool,
+) -> ValidatorParts:
+    v = settings.validator
+    queue = JobQueue(all_policies())
+    timing = RunTiming(schedule_hour_utc=v.schedule_hour_utc)
+    context = PipelineContext(
+        session_factory=session_factory, queue=queue, settings=v, timing=timing,
+        clock=system_clock, gfs=gfs, chain=chain, miners=MinerClient(signed),
+        forecasts=scoring, own_hotkey=hotkey,
+    )
+    periodic_ctx = periodic.PeriodicContext(session_factory, chain, v.weights_window_runs)
+    worker = Worker(asyncpg_dsn(settings.database_url), build_registry(context, periodic_ctx),
+                    session_factory,
+                    WorkerOptions.from_settings(v, shutdown_grace_s=v.shutdown_grace_s))
+    scheduler = None
+    if with_scheduler:
+        scheduler = Scheduler(session_factory, queue, timing, system_clock, [
+            PeriodicJob(periodic.METAGRAPH_SYNC,
+                        timedelta(seconds=settings.chain.metagraph_refresh_s)),
+            PeriodicJob(periodic.SET_WEIGHTS, timedelta(seconds=v.weights_interval_s)),
+        ])
+    return ValidatorParts(engine, worker, scheduler)
 
 
 async def run_validator(settings: Settings, *, with_scheduler: bool) -> None:

@@ -28,7 +28,7 @@ def test_reversed_latitudes_are_aligned_as_a_view():
 def test_other_longitudes_are_a_grid_mismatch():
     target = observed(Grid.regular(7, 12), [24], LEVELS)
     shifted = target.assign_coords(longitude=target["longitude"].values - 180.0)
-    with pytest.raises(GridMismatch, match="forecast longitude"):
+    with pytest.raises(GridMismatch, match="forecast: longitude"):
         align_grid(shifted, target, "forecast")
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gaia.database.validator_schema import WeatherMinerResponse
+from gaia.jobs.outcomes import INVALID_PREFIX
 from gaia.jobs.retry_config import WeatherJob, singleton_key
 from gaia.tasks.defined_tasks.weather.pipeline.context import PipelineContext
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import ResponsePayload
@@ -65,8 +66,6 @@ async def fail_response(
                failure_reason=reason[:2000], failed_step=step)
     return True
 
-
-INVALID_PREFIX = "invalid: "
 
 GiveUpHook = Callable[[AsyncSession, ResponsePayload, str], Awaitable[None]]
 

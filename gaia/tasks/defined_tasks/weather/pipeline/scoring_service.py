@@ -30,7 +30,7 @@ from gaia.net.signed_http import SignedClient
 from gaia.tasks.defined_tasks.weather.data.climatology import ClimatologySource
 from gaia.tasks.defined_tasks.weather.data.era5 import Era5NotAvailable, Era5Source
 from gaia.tasks.defined_tasks.weather.data.gfs import GfsSource, GfsTransportError
-from gaia.tasks.defined_tasks.weather.data.grid import Grid
+from gaia.tasks.defined_tasks.weather.data.grid import Grid, GridMismatch, align_truth_to_forecast
 from gaia.tasks.defined_tasks.weather.forecast_reader import (
     ForecastInvalid,
     ForecastTransportError,
@@ -157,6 +157,8 @@ def _as_outcomes() -> Iterator[None]:
         raise Retry(str(error)) from error
     except Era5NotAvailable as error:
         raise Retry(f"truth: {error}") from error
+    except GridMismatch as error:
+        raise Invalid(f"forecast grid: {error}") from error
 
 
 async def _open_committed(client: SignedClient, forecast: ForecastRef) -> xr.Dataset:
@@ -186,7 +188,11 @@ async def _day1(env: ScoringEnvironment, forecast: ForecastRef) -> Day1Outcome:
         reference = (await gfs.fetch_forecast(forecast.init_time, env.day1_leads)).swap_dims(
             time="lead_hours"
         ).drop_vars("time")
-    climatology = await asyncio.to_thread(_climatology, env, forecast.init_time, env.day1_leads)
+    grid = Grid.from_dataset(miner)
+    reference = align_truth_to_forecast(reference, grid)
+    climatology = align_truth_to_forecast(
+        await asyncio.to_thread(_climatology, env, forecast.init_time, env.day1_leads), grid
+    )
     result = await asyncio.to_thread(
         score_day1, miner, reference, climatology, Day1Config(lead_hours=env.day1_leads)
     )
@@ -204,10 +210,13 @@ async def _era5(env: ScoringEnvironment, forecast: ForecastRef, gated: bool) -> 
     async with env.signed_client() as client:
         dataset = await _open_committed(client, forecast)
         offered = set(dataset["lead_hours"].values.tolist())
+        grid = Grid.from_dataset(dataset)
         for lead in env.era5_leads:
             valid = _valid_times(forecast.init_time, [lead])
-            truth = await asyncio.to_thread(lambda v=valid: era5.truth(v).load())
-            clim = await asyncio.to_thread(lambda v=valid: climatology.for_times(v).load())
+            truth = align_truth_to_forecast(
+                await asyncio.to_thread(lambda v=valid: era5.truth(v).load()), grid)
+            clim = align_truth_to_forecast(
+                await asyncio.to_thread(lambda v=valid: climatology.for_times(v).load()), grid)
             miner = await load_lead(dataset, lead) if lead in offered else None
             result = await asyncio.to_thread(
                 score_era5, lambda _lead, m=miner: m, lambda _lead, t=truth: t,

@@ -3,7 +3,7 @@
 Canonical datasets (``data/``) hold surface variables with dims (…, latitude, longitude)
 and level variables with dims (…, level, latitude, longitude), level in hPa, longitudes
 0..360 and latitudes in either order. Scoring brings every input to the truth's latitude
-order with a reversed view; any other grid difference is a :class:`GridMismatch`.
+order with a reversed view; any other grid difference is a ``GridMismatch`` (data/grid.py).
 """
 
 from __future__ import annotations
@@ -14,42 +14,31 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from gaia.tasks.defined_tasks.weather.data.grid import Grid, GridMismatch, check_forecast_grid
 from gaia.tasks.defined_tasks.weather.scoring.metrics import LAT, LON
 
+__all__ = ["LEAD_DIM", "FieldTable", "GridMismatch", "align_grid", "with_lead_hours"]
+
 LEAD_DIM = "lead_hours"
-_GRID_TOLERANCE_DEG = 1e-6
-
-
-class GridMismatch(ValueError):
-    """Two inputs are not on the same latitude/longitude grid."""
 
 
 def align_grid(dataset: xr.Dataset, target: xr.Dataset, name: str) -> xr.Dataset:
-    """``dataset`` in ``target``'s latitude order (a view); raise if the grids differ."""
-    for dim in (LAT, LON):
-        if dim not in dataset.coords or dim not in target.coords:
-            raise GridMismatch(f"{name} has no {dim} coordinate")
-    lat = dataset[LAT].to_numpy()
-    target_lat = target[LAT].to_numpy()
-    if _opposite_order(lat, target_lat):
+    """``dataset`` in ``target``'s latitude order (a view); raise if the grids differ.
+
+    The comparison is :func:`~gaia.tasks.defined_tasks.weather.data.grid.check_forecast_grid`
+    plus equal shapes: callers that accept a forecast without pole rows bring the truth to
+    the forecast's grid first (``align_truth_to_forecast``).
+    """
+    try:
+        grid, target_grid = Grid.from_dataset(dataset), Grid.from_dataset(target)
+        check_forecast_grid(grid, target_grid)
+    except GridMismatch as mismatch:
+        raise GridMismatch(f"{name}: {mismatch}") from mismatch
+    if grid.shape != target_grid.shape:
+        raise GridMismatch(f"{name} has no pole rows: bring the truth to its grid first")
+    if grid.descending != target_grid.descending:
         dataset = dataset.isel({LAT: slice(None, None, -1)})
-        lat = lat[::-1]
-    _require_same(lat, target_lat, f"{name} latitude")
-    _require_same(dataset[LON].to_numpy(), target[LON].to_numpy(), f"{name} longitude")
     return dataset.assign_coords({LAT: target[LAT], LON: target[LON]})
-
-
-def _opposite_order(lat: np.ndarray, target_lat: np.ndarray) -> bool:
-    if lat.size < 2 or target_lat.size < 2:
-        return False
-    return bool((lat[1] - lat[0]) * (target_lat[1] - target_lat[0]) < 0)
-
-
-def _require_same(values: np.ndarray, expected: np.ndarray, what: str) -> None:
-    if values.shape != expected.shape:
-        raise GridMismatch(f"{what}: {values.size} points, expected {expected.size}")
-    if not np.allclose(values, expected, rtol=0.0, atol=_GRID_TOLERANCE_DEG):
-        raise GridMismatch(f"{what} values differ from the reference grid")
 
 
 class FieldTable:

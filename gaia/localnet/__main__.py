@@ -1,0 +1,76 @@
+"""``python -m gaia.localnet``: a whole subnet on this machine, one hindcast run end to end.
+
+It starts, in order: PostgreSQL (the server at GAIA_DATABASE_URL when that is set, else a
+private cluster under WORKDIR/postgres), a fresh database migrated to head, the local
+weather archive (built once under WORKDIR/archive, then reused) and its HTTP server, fresh
+wallets and a static chain, the miners (separate `python -m gaia.miner` processes: a good
+model, persistence, a poor model, and one that is killed mid-run), and the validator's job
+workers (`python -m gaia.validator worker`). It then creates one hindcast run, drives it to
+`completed` through the real queue, HTTP and signatures, sets weights from the run's scores
+on the static chain, prints the scoreboard and writes a report (PNG chart and JSON) under
+WORKDIR/reports/<time>/. Everything it started is stopped at the end and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gaia.config import Settings
+from gaia.localnet.app import LocalnetOptions, run_localnet
+
+EPILOG = """\
+exit status: 0 when the run completed, 1 when it did not (or something failed to start),
+130 when interrupted.
+
+The process logs are in WORKDIR/subnet/logs/ (made anew at each start, with the wallets,
+chain file and miner data). A PostgreSQL server is needed: installed is enough for the
+private cluster; GAIA_DATABASE_URL=postgresql://user@host:port/any uses that server instead
+(the database --database-name is dropped and created on it).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = LocalnetOptions()
+    parser = argparse.ArgumentParser(
+        prog="python -m gaia.localnet", description=__doc__,
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--miners", type=int, default=defaults.miners,
+                        help=f"number of miners, at least 4 (default {defaults.miners})")
+    parser.add_argument("--grid", type=float, default=defaults.grid_deg, dest="grid_deg",
+                        help=f"archive grid spacing in degrees (default {defaults.grid_deg:g}; "
+                             "2.5 is 4x the data and slower)")
+    parser.add_argument("--seed", type=int, default=defaults.seed,
+                        help=f"seed of the synthetic weather (default {defaults.seed})")
+    parser.add_argument("--workdir", type=Path, default=defaults.workdir,
+                        help=f"where everything goes (default ./{defaults.workdir})")
+    parser.add_argument("--timeout-s", type=float, default=defaults.timeout_s,
+                        help=f"give up when the run has not finished after this many seconds "
+                             f"(default {defaults.timeout_s:g})")
+    parser.add_argument("--keep-running", action="store_true",
+                        help="after the report, leave the subnet up (URLs printed) until Ctrl-C")
+    parser.add_argument("--database-name", default=defaults.database_name,
+                        help=f"database created anew for the run (default {defaults.database_name})")
+    parser.add_argument("--validator-processes", type=int, default=defaults.validator_processes,
+                        help="validator worker processes sharing the queue "
+                             f"(default {defaults.validator_processes})")
+    parser.add_argument("--plain", action="store_true",
+                        help="log lines instead of the live table even on a terminal")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.miners < 4:
+        build_parser().error(f"--miners {args.miners}: at least 4 are needed")
+    if args.validator_processes < 1:
+        build_parser().error("--validator-processes must be at least 1")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return run_localnet(LocalnetOptions(**vars(args)), Settings())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""One localnet session: start everything in order, drive the run, report, stop everything."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+from gaia.config import Settings
+from gaia.database.local_postgres import PostgresNotFound, PostgresStartFailed
+from gaia.localnet.database import LocalnetDatabase, prepare_database
+from gaia.localnet.display import PlainDisplay, labels_of, make_display
+from gaia.localnet.driver import (
+    RunTimedOut,
+    RunWatcher,
+    ValidatorDied,
+    run_weights,
+    start_hindcast,
+    submit_weights,
+)
+from gaia.localnet.processes import ProcessFailed
+from gaia.localnet.report import Scoreboard, format_scoreboard, gather, write_report
+from gaia.localnet.subnet import Subnet, cached_archive, miner_roster, new_subnet
+from gaia.validator.weights import NoPositiveScores, WeightVector
+
+
+@dataclass(frozen=True)
+class LocalnetOptions:
+    miners: int = 4
+    grid_deg: float = 5.0
+    seed: int = 11
+    workdir: Path = Path(".gaia")
+    timeout_s: float = 600.0
+    keep_running: bool = False
+    database_name: str = "gaia_localnet"
+    validator_processes: int = 1
+    plain: bool = False
+
+
+Say = Callable[[str], None]
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived."""
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signal.Signals(signum).name)
+
+
+@contextmanager
+def _signals(handler: signal.Handlers | object) -> Iterator[None]:
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for signum in previous:
+        signal.signal(signum, handler)  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def run_localnet(options: LocalnetOptions, settings: Settings) -> int:
+    """Exit status: 0 when the run completed, 1 when it did not, 130 when interrupted."""
+    say = PlainDisplay([]).note
+    stack = ExitStack()
+    try:
+        with _signals(_interrupt):
+            return _session(options, settings, stack, say)
+    except Interrupted as signal_name:
+        say(f"{signal_name} received: stopping everything")
+        return 130
+    except (PostgresNotFound, PostgresStartFailed, ProcessFailed, RunTimedOut,
+            ValidatorDied) as error:
+        say(f"localnet failed: {error}")
+        return 1
+    finally:
+        with _signals(signal.SIG_IGN):  # a second Ctrl-C must not leave processes behind
+            stack.close()
+        say("everything the localnet started is stopped")
+
+
+def _session(options: LocalnetOptions, settings: Settings, stack: ExitStack, say: Say) -> int:
+    workdir = options.workdir.resolve()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    database = _database(options, settings, workdir, stack, say)
+    subnet = _subnet(options, workdir, database, stack, say)
+    board = _drive(options, subnet, database)
+    print(format_scoreboard(board), flush=True)
+    _print_weights(board, subnet)
+    json_path, png_path = write_report(board, workdir / "reports" / stamp)
+    print(f"report: {png_path}\n        {json_path}\nlogs:   {subnet.root / 'logs'}", flush=True)
+    if options.keep_running:
+        _keep_running(subnet, database)
+    return 0 if board.run_status == "completed" else 1
+
+
+def _database(options: LocalnetOptions, settings: Settings, workdir: Path, stack: ExitStack,
+              say: Say) -> LocalnetDatabase:
+    cluster_dir = workdir / "postgres"
+    say("PostgreSQL: " + ("the server at GAIA_DATABASE_URL" if "database_url" in
+                          settings.model_fields_set else f"a private cluster in {cluster_dir}"))
+    database = prepare_database(settings, cluster_dir, options.database_name)
+    stack.callback(database.stop)
+    say(f"database {options.database_name} created anew and migrated to head")
+    return database
+
+
+def _subnet(options: LocalnetOptions, workdir: Path, database: LocalnetDatabase,
+            stack: ExitStack, say: Say) -> Subnet:
+    began = time.monotonic()
+    archive = cached_archive(workdir / "archive", options.grid_deg, options.seed)
+    say(f"local archive {archive.root} ({archive.grid_deg:g}° grid, seed {archive.seed}) "
+        f"ready in {time.monotonic() - began:.1f} s")
+    subnet = new_subnet(workdir / "subnet", archive, miner_roster(options.miners))
+    stack.callback(subnet.stop)
+    say(f"archive served at {subnet.server.url}; static chain {subnet.chain_path}")
+    subnet.start_miners()
+    for miner in subnet.miners:
+        assert miner.spec is not None
+        say(f"miner {miner.spec.role} (uid {miner.uid}, {miner.spec.model}"
+            f"{', will be killed mid-run' if miner.spec.dies else ''}) at {miner.url}")
+    subnet.start_validator(database.url, options.validator_processes)
+    say(f"validator: {options.validator_processes} worker process(es), hotkey "
+        f"{subnet.validator.hotkey}")
+    return subnet
+
+
+def _drive(options: LocalnetOptions, subnet: Subnet, database: LocalnetDatabase) -> Scoreboard:
+    display = make_display(labels_of(subnet.miners), force_plain=options.plain)
+    with display:
+        return asyncio.run(_drive_async(options, subnet, database.url, display))
+
+
+async def _drive_async(options: LocalnetOptions, subnet: Subnet, url: str,
+                       display: PlainDisplay) -> Scoreboard:
+    engine = create_async_engine(url)
+    factory = async_sessionmaker(engine, expire_on_commit=False)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        window = timedelta(seconds=options.timeout_s)
+        display.note(await start_hindcast(factory, subnet, window))
+        watcher = RunWatcher(subnet, factory, display.update, stop)
+        snapshot = await watcher.until_finished(options.timeout_s)
+        if stop.is_set():
+            raise Interrupted("SIGINT")
+        assert snapshot.run_id is not None
+        weights, weights_file = await _weights(factory, subnet, snapshot.run_id,
+                                               snapshot.run_status, display)
+        async with factory() as session:
+            return await gather(session, subnet, snapshot.run_id, snapshot.run_status,
+                                weights, weights_file)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await engine.dispose()
+
+
+async def _weights(factory: async_sessionmaker, subnet: Subnet, run_id: int, status: str,
+                   display: PlainDisplay) -> tuple[WeightVector | None, Path | None]:
+    if status != "completed":
+        return None, None
+    try:
+        vector = await run_weights(factory, run_id)
+    except NoPositiveScores:
+        display.note("no miner has a positive run score: no weights to set")
+        return None, None
+    chain = await submit_weights(subnet, vector)
+    return vector, chain.weights_dir / f"{subnet.validator.hotkey}.json"
+
+
+def _print_weights(board: Scoreboard, subnet: Subnet) -> None:
+    if board.weights_file is None:
+        print("weights: none were set (the run did not complete with a positive score)")
+        return
+    print("weights: a local demonstration of weight setting. A hindcast never feeds the "
+          "validator's periodic weights job, so the localnet applied the validator's "
+          "compute_weights to this run's roll-up scores (window 1, power 2) and submitted "
+          f"them to the static chain as the validator's hotkey {subnet.validator.hotkey}: "
+          f"{board.weights_file}", flush=True)
+
+
+def _keep_running(subnet: Subnet, database: LocalnetDatabase) -> None:
+    lines = ["the subnet stays up until Ctrl-C:",
+             f"  database:  {database.url}",
+             f"  archive:   {subnet.server.url}  (GFS {subnet.gfs_base_url})",
+             f"  chain:     {subnet.chain_path}"]
+    for miner in subnet.miners:
+        assert miner.spec is not None and miner.process is not None
+        state = "running" if miner.process.running() else "stopped (killed mid-run)"
+        lines.append(f"  {miner.spec.role:<8} {miner.url}  {miner.spec.model}, {state}")
+    lines.append(f"  inspect:   python -m gaia.validator.admin --database-url {database.url} runs")
+    print("\n".join(lines), flush=True)
+    try:
+        threading.Event().wait()
+    except Interrupted as signal_name:
+        print(f"{signal_name} received: stopping the subnet", flush=True)
