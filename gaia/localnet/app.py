@@ -29,7 +29,7 @@ from gaia.localnet.driver import (
 )
 from gaia.localnet.processes import ProcessFailed
 from gaia.localnet.report import Scoreboard, format_scoreboard, gather, write_report
-from gaia.localnet.subnet import Subnet, cached_archive, miner_roster, new_subnet
+from gaia.localnet.subnet import Subnet, cached_archive, clear_away, miner_roster, new_subnet
 from gaia.validator.weights import NoPositiveScores, WeightVector
 
 
@@ -71,11 +71,12 @@ def _signals(handler: signal.Handlers | object) -> Iterator[None]:
 
 def run_localnet(options: LocalnetOptions, settings: Settings) -> int:
     """Exit status: 0 when the run completed, 1 when it did not, 130 when interrupted."""
-    say = PlainDisplay([]).note
+    started = time.monotonic()
+    say = PlainDisplay([], started).note
     stack = ExitStack()
     try:
         with _signals(_interrupt):
-            return _session(options, settings, stack, say)
+            return _session(options, settings, stack, say, started)
     except Interrupted as signal_name:
         say(f"{signal_name} received: stopping everything")
         return 130
@@ -89,12 +90,13 @@ def run_localnet(options: LocalnetOptions, settings: Settings) -> int:
         say("everything the localnet started is stopped")
 
 
-def _session(options: LocalnetOptions, settings: Settings, stack: ExitStack, say: Say) -> int:
+def _session(options: LocalnetOptions, settings: Settings, stack: ExitStack, say: Say,
+             started: float) -> int:
     workdir = options.workdir.resolve()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     database = _database(options, settings, workdir, stack, say)
     subnet = _subnet(options, workdir, database, stack, say)
-    board = _drive(options, subnet, database)
+    board = _drive(options, subnet, database, started)
     print(format_scoreboard(board), flush=True)
     _print_weights(board, subnet)
     json_path, png_path = write_report(board, workdir / "reports" / stamp)
@@ -121,6 +123,7 @@ def _subnet(options: LocalnetOptions, workdir: Path, database: LocalnetDatabase,
     archive = cached_archive(workdir / "archive", options.grid_deg, options.seed)
     say(f"local archive {archive.root} ({archive.grid_deg:g}° grid, seed {archive.seed}) "
         f"ready in {time.monotonic() - began:.1f} s")
+    stack.callback(clear_away(workdir / "subnet").join)
     subnet = new_subnet(workdir / "subnet", archive, miner_roster(options.miners))
     stack.callback(subnet.stop)
     say(f"archive served at {subnet.server.url}; static chain {subnet.chain_path}")
@@ -135,8 +138,9 @@ def _subnet(options: LocalnetOptions, workdir: Path, database: LocalnetDatabase,
     return subnet
 
 
-def _drive(options: LocalnetOptions, subnet: Subnet, database: LocalnetDatabase) -> Scoreboard:
-    display = make_display(labels_of(subnet.miners), force_plain=options.plain)
+def _drive(options: LocalnetOptions, subnet: Subnet, database: LocalnetDatabase,
+           started: float) -> Scoreboard:
+    display = make_display(labels_of(subnet.miners), started, force_plain=options.plain)
     with display:
         return asyncio.run(_drive_async(options, subnet, database.url, display))
 

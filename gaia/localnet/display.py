@@ -41,8 +41,9 @@ def _jobs_line(snapshot: Snapshot) -> str:
 class PlainDisplay:
     """One line per change of run or miner state: ``[  12.3s] run querying_miners | …``."""
 
-    def __init__(self, labels: Sequence[MinerLabel], out: TextIO = sys.stdout) -> None:
-        self.labels, self.out, self.started = list(labels), out, time.monotonic()
+    def __init__(self, labels: Sequence[MinerLabel], started: float,
+                 out: TextIO = sys.stdout) -> None:
+        self.labels, self.out, self.started = list(labels), out, started
         self._last: tuple[str, ...] | None = None
 
     def __enter__(self) -> PlainDisplay:
@@ -70,8 +71,9 @@ class PlainDisplay:
 class LiveDisplay(PlainDisplay):
     """A table redrawn in place about once a second; notes scroll above it."""
 
-    def __init__(self, labels: Sequence[MinerLabel], console: Console | None = None) -> None:
-        super().__init__(labels)
+    def __init__(self, labels: Sequence[MinerLabel], started: float,
+                 console: Console | None = None) -> None:
+        super().__init__(labels, started)
         self.console = console or Console()
         self.snapshot: Snapshot | None = None
         self.live = Live(self._render(), console=self.console, refresh_per_second=1,
@@ -113,8 +115,10 @@ class LiveDisplay(PlainDisplay):
         return Group(table, jobs)
 
 
-def make_display(labels: Sequence[MinerLabel], force_plain: bool = False) -> PlainDisplay:
-    """The live table on a terminal, plain lines otherwise (or when ``force_plain``)."""
+def make_display(labels: Sequence[MinerLabel], started: float, force_plain: bool = False
+                 ) -> PlainDisplay:
+    """The live table on a terminal, plain lines otherwise (or when ``force_plain``);
+    times are shown in seconds since ``started`` (``time.monotonic()``)."""
     if not force_plain and sys.stdout.isatty():
-        return LiveDisplay(labels)
-    return PlainDisplay(labels)
+        return LiveDisplay(labels, started)
+    return PlainDisplay(labels, started)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -165,10 +167,21 @@ def _wallet_flags(wallet: bt.Wallet) -> list[str]:
             "--wallet.path", str(wallet.path)]
 
 
-def new_subnet(root: Path, archive: ArchiveInfo, roster: list[MinerSpec]) -> Subnet:
-    """Wallets and the chain file under a fresh ``root``, the archive server started."""
+def clear_away(root: Path) -> threading.Thread:
+    """Move ``root`` (a previous session's subnet) aside and delete it in a background thread:
+    its tens of thousands of forecast files take many seconds to delete on a slow disk."""
+    discarded = root.parent / "discarded"
     if root.exists():
-        shutil.rmtree(root)
+        discarded.mkdir(parents=True, exist_ok=True)
+        root.rename(discarded / f"{root.name}-{time.time_ns()}")
+    thread = threading.Thread(target=shutil.rmtree, args=(discarded,),
+                              kwargs={"ignore_errors": True}, name="clear-away", daemon=True)
+    thread.start()
+    return thread
+
+
+def new_subnet(root: Path, archive: ArchiveInfo, roster: list[MinerSpec]) -> Subnet:
+    """Wallets and the chain file under an empty ``root``, the archive server started."""
     wallets = root / "wallets"
     validator = Member(None, make_wallet(wallets, "validator"), uid=0)
     miners = [Member(spec, make_wallet(wallets, spec.role), uid=i + 1)

@@ -33,6 +33,8 @@ VALIDATOR_FLAGS: tuple[Flag, ...] = (
     Flag("--poll-interval-s", "validator.poll_interval_s", "seconds between miner polls", float),
     Flag("--lease-s", "validator.lease_s", "job lease; a dead worker's jobs return after it",
          float),
+    Flag("--shutdown-grace", "validator.shutdown_grace_s",
+         "on SIGTERM, seconds running jobs may take to finish", float),
     Flag("--weights-window", "validator.weights_window_runs", "scored runs that make weights",
          int),
     Flag("--weights-interval-s", "validator.weights_interval_s", "seconds between weight sets",

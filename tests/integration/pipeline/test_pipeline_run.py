@@ -53,7 +53,7 @@ from tests.fixtures.subnet import (
 HEALTHY = {"good_a": "spectral_advection", "good_b": "spectral_advection",
            "plain_a": "persistence", "plain_b": "persistence"}
 FAST = ("--poll-interval-s", "0.5", "--backoff-scale", "0.01", "--lease-s", "4",
-        "--scoring-processes", "0", "--workers", "16")
+        "--scoring-processes", "1", "--workers", "16")
 
 pytestmark = pytest.mark.timeout(900)
 
