@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import bittensor as bt
+from bittensor_core import KeyfileError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from gaia.chain.client import ChainClient
@@ -47,7 +48,7 @@ def load_wallet(settings: Settings) -> tuple[bt.Wallet, str]:
     )
     try:
         return wallet, wallet.hotkey.ss58_address
-    except Exception as error:  # noqa: BLE001 - bittensor_wallet raises its own untyped errors
+    except (OSError, KeyfileError) as error:
         raise WalletError(
             f"cannot read hotkey {settings.wallet.hotkey!r} of wallet {settings.wallet.name!r} "
             f"under {settings.wallet.path}: {error}"

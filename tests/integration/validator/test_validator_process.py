@@ -62,3 +62,11 @@ def test_sigterm_stops_the_validator_cleanly(tmp_path: Path, database_url: str) 
         if process.poll() is None:
             process.kill()
     assert "validator stopped" in log.read_text()
+
+
+def test_a_missing_wallet_is_a_clear_error(tmp_path: Path, database_url: str) -> None:
+    args = _args(tmp_path, database_url) + ["--wallet.name", "nobody"]
+    result = subprocess.run([*COMMAND, *args], capture_output=True, text=True, cwd=REPO_ROOT,
+                            env=_env(), timeout=120)
+    assert result.returncode == 2
+    assert "cannot read hotkey" in result.stderr and "nobody" in result.stderr

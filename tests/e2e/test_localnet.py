@@ -1,0 +1,140 @@
+"""``python -m gaia.localnet`` end to end, as a user runs it: one subprocess, a small subnet,
+the test PostgreSQL server through GAIA_DATABASE_URL. The run must complete with the right
+outcome for every miner, weights written on the static chain, a report on disk, and nothing
+left running."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from gaia.chain.static import StaticChainClient
+from gaia.database.validator_schema import (
+    WeatherForecastRun,
+    WeatherMinerResponse,
+    WeatherMinerScore,
+)
+from tests.fixtures.database import create_database, drop_database
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
+
+
+def _run_localnet(workdir: Path, database_url: str, database_name: str) -> str:
+    env = {**os.environ, "GAIA_DATABASE_URL": database_url}
+    result = subprocess.run(
+        [sys.executable, "-m", "gaia.localnet", "--miners", "4", "--grid", "5",
+         "--workdir", str(workdir), "--database-name", database_name, "--timeout-s", "420"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=560, check=False)
+    output = result.stdout + result.stderr
+    logs = workdir / "subnet" / "logs"
+    tails = "".join(f"\n--- {p.name}\n{p.read_text(errors='replace')[-2000:]}"
+                    for p in sorted(logs.glob("*.log"))) if logs.exists() else ""
+    assert result.returncode == 0, f"exit {result.returncode}\n{output[-6000:]}{tails}"
+    return output
+
+
+async def _database_state(url: str) -> tuple[list, list, list]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            runs = (await conn.execute(select(WeatherForecastRun))).all()
+            responses = (await conn.execute(select(WeatherMinerResponse))).all()
+            scores = (await conn.execute(
+                select(WeatherMinerScore.miner_hotkey, WeatherMinerScore.kind,
+                       WeatherMinerScore.metric, WeatherMinerScore.variable,
+                       WeatherMinerScore.value))).all()
+    finally:
+        await engine.dispose()
+    return runs, responses, scores
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    """Command lines of live processes that name ``text`` (our children name the workdir)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            command = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # the process ended while we looked
+        if text in command:
+            found.append(command)
+    return found
+
+
+def test_localnet_runs_a_hindcast_end_to_end(tmp_path: Path) -> None:
+    name = f"gaia_localnet_test_{uuid.uuid4().hex[:10]}"
+    url = create_database(name)
+    workdir = tmp_path / "gaia"
+    try:
+        output = _run_localnet(workdir, url, name)
+        runs, responses, scores = asyncio.run(_database_state(url))
+    finally:
+        drop_database(name)
+    assert _processes_mentioning(str(workdir)) == []
+    reports = list((workdir / "reports").iterdir())
+    assert len(reports) == 1
+    board = json.loads((reports[0] / "scoreboard.json").read_text())
+    _check_run(runs, responses, scores, board)
+    _check_weights(workdir, board)
+    _check_png(reports[0] / "skill_by_lead.png")
+    assert "local demonstration of weight setting" in output
+    assert str(reports[0] / "skill_by_lead.png") in output
+
+
+def _check_run(runs: list, responses: list, scores: list, board: dict) -> None:
+    assert [(str(r.mode), str(r.status)) for r in runs] == [("hindcast", "completed")]
+    by_role = {row["role"]: row for row in board["rows"]}
+    assert {row["model"] for row in board["rows"]} >= {
+        "spectral_advection", "persistence", "noisy_persistence"}
+    response_of = {r.miner_hotkey: r for r in responses}
+    kinds = {(hotkey, str(kind)) for hotkey, kind, _, _, _ in scores}
+    rollup = {hotkey: value for hotkey, kind, metric, variable, value in scores
+              if str(kind) == "rollup" and metric == "score"}
+    healthy = [row for row in board["rows"] if not row["dies"]]
+    dying = [row for row in board["rows"] if row["dies"]]
+    assert len(dying) == 1 and len(healthy) == 3
+    for row in healthy:
+        assert str(response_of[row["hotkey"]].status) == "era5_scored", row
+        assert {(row["hotkey"], "day1"), (row["hotkey"], "era5")} <= kinds
+        assert row["day1_score"] is not None and row["era5_skill_by_lead"]
+        assert row["run_score"] == pytest.approx(rollup[row["hotkey"]])
+    dead = response_of[dying[0]["hotkey"]]
+    assert (str(dead.status), dead.failed_step) == ("failed", "poll_miner")
+    assert dead.failure_reason and "no forecast in time" in dead.failure_reason
+    good, plain = by_role["miner1"], by_role["miner2"]
+    assert (good["model"], plain["model"]) == ("spectral_advection", "persistence")
+    assert rollup[good["hotkey"]] > rollup[plain["hotkey"]]
+
+
+def _check_weights(workdir: Path, board: dict) -> None:
+    chain_path = workdir / "subnet" / "chain" / "neurons.json"
+    neurons = json.loads(chain_path.read_text())["neurons"]
+    validator = next(n["hotkey"] for n in neurons if n["validator_permit"])
+    written = StaticChainClient(chain_path, hotkey=validator).read_weights(validator)
+    assert written is not None, "no weights file for the validator's hotkey"
+    weights = dict(zip(written["uids"], written["weights"], strict=True))
+    assert sum(weights.values()) == pytest.approx(1.0)
+    for row in board["rows"]:
+        assert weights.get(row["uid"], 0.0) == pytest.approx(row["weight"])
+        assert (weights.get(row["uid"], 0.0) > 0) == (not row["dies"]), row
+
+
+def _check_png(path: Path) -> None:
+    from matplotlib import image
+
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    pixels = image.imread(path)
+    assert pixels.ndim == 3 and pixels.shape[0] >= 200 and pixels.shape[1] >= 300
+    assert pixels.std() > 0  # something is drawn
