@@ -198,7 +198,7 @@ def worker_argv(bench: Bench, database_url: str, cache: Path) -> list[str]:
         "--era5.url", urls.era5_url(a.archive_url),
         "--climatology.url", urls.climatology_url(a.archive_url),
         "--poll-interval-s", str(a.poll_interval_s), "--backoff-scale", "0.01",
-        "--lease-s", str(a.lease_s), "--scoring-processes", "0", "--workers", str(a.workers),
+        "--lease-s", str(a.lease_s), "--scoring-processes", str(a.scoring_processes), "--workers", str(a.workers),
         "--log-level", "WARNING",
     ]
 
@@ -330,7 +330,7 @@ def report(bench: Bench, results: list[FlowResult]) -> None:
     print(f"\nN = {len(bench.miners)} miners, D = {a.inference_s:g} s, I ~ U({a.input_min_s:g}, "
           f"{a.input_max_s:g}) s seed {a.seed} (min {min(inputs):.1f}, median "
           f"{statistics.median(inputs):.1f}, max {max(inputs):.1f}); {a.worker_processes} worker "
-          f"process(es) x {a.workers} handlers, poll every {a.poll_interval_s:g} s, "
+          f"process(es) x {a.workers} handlers, {a.scoring_processes} scoring processes each, poll every {a.poll_interval_s:g} s, "
           f"{os.cpu_count()} CPUs")
     print(f"\n| milestone (s after run.create) | {' | '.join(r.flow for r in results)} |")
     print(f"|---|{'---|' * len(results)}")
@@ -371,6 +371,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--lease-s", type=float, default=20.0)
     p.add_argument("--workers", type=int, default=64, help="handlers per worker process")
     p.add_argument("--worker-processes", type=int, default=1)
+    p.add_argument("--scoring-processes", type=int, default=2,
+                   help="per worker process; 0 scores inside the worker's event loop")
     p.add_argument("--flows", nargs="+", choices=FLOWS, default=list(FLOWS))
     p.add_argument("--timeout-s", type=float, default=240.0, help="per flow, after run.create")
     p.add_argument("--server-url", default=DEFAULT_SERVER_URL)

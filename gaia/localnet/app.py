@@ -134,7 +134,7 @@ def _subnet(options: LocalnetOptions, workdir: Path, database: LocalnetDatabase,
             f"{', will be killed mid-run' if miner.spec.dies else ''}) at {miner.url}")
     subnet.start_validator(database.url, options.validator_processes)
     say(f"validator: {options.validator_processes} worker process(es), hotkey "
-        f"{subnet.validator.hotkey}")
+        f"{subnet.validator.hotkey}; process ids in {subnet.write_process_list()}")
     return subnet
 
 
@@ -149,17 +149,22 @@ async def _drive_async(options: LocalnetOptions, subnet: Subnet, url: str,
                        display: PlainDisplay) -> Scoreboard:
     engine = create_async_engine(url)
     factory = async_sessionmaker(engine, expire_on_commit=False)
-    stop = asyncio.Event()
+    stop, received = asyncio.Event(), list[str]()
+
+    def on_signal(signum: signal.Signals) -> None:
+        received.append(signum.name)
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, on_signal, signum)
     try:
         window = timedelta(seconds=options.timeout_s)
         display.note(await start_hindcast(factory, subnet, window))
         watcher = RunWatcher(subnet, factory, display.update, stop)
         snapshot = await watcher.until_finished(options.timeout_s)
-        if stop.is_set():
-            raise Interrupted("SIGINT")
+        if received:
+            raise Interrupted(received[0])
         assert snapshot.run_id is not None
         weights, weights_file = await _weights(factory, subnet, snapshot.run_id,
                                                snapshot.run_status, display)

@@ -41,6 +41,7 @@ class ManagedProcess:
     module: str
     args: Sequence[str]
     log_path: Path
+    stop_grace_s: float = STOP_GRACE_S  # after SIGTERM, then SIGKILL
     popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -78,13 +79,20 @@ class ManagedProcess:
             self.popen.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.popen is None or not self.running():
+        """SIGTERM, SIGKILL after the grace; then SIGKILL to anything left in its process
+        group (its own children, e.g. a scoring pool, which would outlive a killed parent)."""
+        if self.popen is None:
             return
-        self.popen.terminate()
+        if self.running():
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=self.stop_grace_s)
+            except subprocess.TimeoutExpired:
+                self.kill()
         try:
-            self.popen.wait(timeout=STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            self.kill()
+            os.killpg(self.popen.pid, signal.SIGKILL)  # start_new_session: pgid == pid
+        except ProcessLookupError:
+            pass  # the group is empty: everything exited
 
     def log_tail(self, chars: int = 3000) -> str:
         if not self.log_path.exists():

@@ -3,6 +3,7 @@ chain, miner processes (one per :class:`MinerSpec`) and validator worker process
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import threading
@@ -28,9 +29,12 @@ VALIDATOR_STAKE = 50_000.0
 ANY_CYCLE_AGE_HOURS = 24 * 365 * 50  # the archive's cycles are old; miners must accept them
 # validator settings that make one run take about a minute instead of days: polls every
 # 0.5 s, retry delays ×0.01. Scoring runs in two processes so the workers' event loop stays
-# free for lease heartbeats; the lease is generous, as no worker is killed here.
+# free for lease heartbeats; the lease is generous, as no worker is killed here; on SIGTERM
+# running jobs get 2 s.
 FAST_VALIDATOR_FLAGS = ("--poll-interval-s", "0.5", "--backoff-scale", "0.01", "--lease-s", "30",
-                        "--scoring-processes", "2", "--workers", "16")
+                        "--scoring-processes", "2", "--workers", "16", "--shutdown-grace", "2")
+# a worker is done 2 s after SIGTERM, but its scoring pool may still be busy: kill it then
+WORKER_STOP_GRACE_S = 6.0
 
 
 @dataclass(frozen=True)
@@ -150,10 +154,17 @@ class Subnet:
             self.workers.append(ManagedProcess(
                 f"validator-worker-{index + 1}", "gaia.validator",
                 self.validator_args(database_url),
-                self.root / "logs" / f"validator-worker-{index + 1}.log").start())
+                self.root / "logs" / f"validator-worker-{index + 1}.log",
+                stop_grace_s=WORKER_STOP_GRACE_S).start())
 
     def processes(self) -> list[ManagedProcess]:
         return self.workers + [m.process for m in self.miners if m.process is not None]
+
+    def write_process_list(self) -> Path:
+        """``processes.json``: name → pid of every child (each leads its own process group)."""
+        path = self.root / "processes.json"
+        path.write_text(json.dumps({p.name: p.pid for p in self.processes()}, indent=1))
+        return path
 
     def stop(self) -> None:
         """Validator workers first (no new requests), then the miners, then the archive."""

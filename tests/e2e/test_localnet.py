@@ -60,16 +60,19 @@ async def _database_state(url: str) -> tuple[list, list, list]:
     return runs, responses, scores
 
 
-def _processes_mentioning(text: str) -> list[str]:
-    """Command lines of live processes that name ``text`` (our children name the workdir)."""
+def _left_running(process_list: Path) -> list[str]:
+    """Live processes in the process groups of the localnet's children (each child leads
+    its own group, so this finds their children too, e.g. the validator's scoring pool)."""
+    groups = set(json.loads(process_list.read_text()).values())
+    assert len(groups) == 5  # 4 miners, 1 validator worker
     found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            command = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
             continue  # the process ended while we looked
-        if text in command:
-            found.append(command)
+        if fields[0] != "Z" and int(fields[2]) in groups:
+            found.append(stat.parent.name)
     return found
 
 
@@ -82,7 +85,7 @@ def test_localnet_runs_a_hindcast_end_to_end(tmp_path: Path) -> None:
         runs, responses, scores = asyncio.run(_database_state(url))
     finally:
         drop_database(name)
-    assert _processes_mentioning(str(workdir)) == []
+    assert _left_running(workdir / "subnet" / "processes.json") == []
     reports = list((workdir / "reports").iterdir())
     assert len(reports) == 1
     board = json.loads((reports[0] / "scoreboard.json").read_text())

@@ -8,12 +8,15 @@ different job) is :class:`MinerProtocolError`, which they turn into ``Invalid``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from datetime import datetime
 from typing import TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from gaia.jobs.outcomes import Invalid, Retry
 from gaia.net.signed_http import SignedClient
 from gaia.tasks.defined_tasks.weather.protocol import (
     INITIATE_FETCH_PATH,
@@ -33,6 +36,17 @@ class MinerUnreachable(Exception):
 
 class MinerProtocolError(Exception):
     """The miner answered, but not as the protocol requires."""
+
+
+@contextlib.contextmanager
+def as_outcomes() -> Iterator[None]:
+    """Unreachable → ``Retry``; a protocol breach → ``Invalid`` (failed at once)."""
+    try:
+        yield
+    except MinerUnreachable as error:
+        raise Retry(str(error)) from error
+    except MinerProtocolError as error:
+        raise Invalid(str(error)) from error
 
 
 class MinerClient:

@@ -11,18 +11,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from gaia.jobs.outcomes import Invalid, NotReady, Retry
+from gaia.jobs.outcomes import Invalid, NotReady
 from gaia.jobs.registry import JobContext
 from gaia.jobs.retry_config import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.context import PipelineContext
 from gaia.tasks.defined_tasks.weather.pipeline.forecasts import ForecastRef
-from gaia.tasks.defined_tasks.weather.pipeline.miner_client import (
-    MinerProtocolError,
-    MinerUnreachable,
-)
+from gaia.tasks.defined_tasks.weather.pipeline.miner_client import as_outcomes
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import ResponsePayload
 from gaia.tasks.defined_tasks.weather.pipeline.responses import enqueue_next, fail_response, move
-from gaia.tasks.defined_tasks.weather.protocol import JobStatusResponse, MinerJobStatus
+from gaia.tasks.defined_tasks.weather.protocol import MinerJobStatus
 from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus
 from gaia.validator.database import validator_database_manager as db
 
@@ -36,7 +33,9 @@ async def poll_miner(ctx: PipelineContext, payload: ResponsePayload, job: JobCon
         run = await db.get_run(session, payload.run_id)
     if target.status is not S.INFERENCE_RUNNING or target.miner_job_id is None:
         return
-    status = await _job_status(ctx, target.base_url, target.hotkey, target.miner_job_id, job)
+    with as_outcomes():
+        status = await ctx.miners.job_status(target.base_url, target.hotkey, target.miner_job_id,
+                                             timeout_s=job.timeout_s * 0.9)
     now = ctx.clock()
     if status.status is MinerJobStatus.FAILED:
         async with ctx.session_factory.begin() as session:
@@ -58,13 +57,3 @@ async def poll_miner(ctx: PipelineContext, payload: ResponsePayload, job: JobCon
         await enqueue_next(ctx, session, WeatherJob.DAY1_SCORE, payload)
     job.log.info("forecast committed: manifest %s", manifest_hash)
 
-
-async def _job_status(
-    ctx: PipelineContext, base_url: str, hotkey: str, job_id: str, job: JobContext
-) -> JobStatusResponse:
-    try:
-        return await ctx.miners.job_status(base_url, hotkey, job_id, timeout_s=job.timeout_s * 0.9)
-    except MinerUnreachable as error:
-        raise Retry(str(error)) from error
-    except MinerProtocolError as error:
-        raise Invalid(str(error)) from error

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from gaia.jobs.outcomes import Invalid, Retry
+from gaia.jobs.outcomes import Invalid
 from gaia.jobs.registry import JobContext
 from gaia.jobs.retry_config import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.context import PipelineContext
-from gaia.tasks.defined_tasks.weather.pipeline.miner_client import (
-    MinerProtocolError,
-    MinerUnreachable,
-)
+from gaia.tasks.defined_tasks.weather.pipeline.miner_client import as_outcomes
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import ResponsePayload
 from gaia.tasks.defined_tasks.weather.pipeline.responses import enqueue_next, move
 from gaia.tasks.defined_tasks.weather.protocol import MinerJobStatus
@@ -34,15 +31,13 @@ async def query_miner(ctx: PipelineContext, payload: ResponsePayload, job: JobCo
     if target.status is not S.CREATED:
         return  # already asked (a rerun after a crash): the poll job was enqueued with it
     try:
-        answer = await ctx.miners.initiate_fetch(
-            target.base_url, target.hotkey, run.gfs_init_time, timeout_s=job.timeout_s * 0.9
-        )
+        base_url = target.base_url
     except LookupError as error:
         raise Invalid(str(error)) from error
-    except MinerUnreachable as error:
-        raise Retry(str(error)) from error
-    except MinerProtocolError as error:
-        raise Invalid(str(error)) from error
+    with as_outcomes():
+        answer = await ctx.miners.initiate_fetch(
+            base_url, target.hotkey, run.gfs_init_time, timeout_s=job.timeout_s * 0.9
+        )
     if answer.status is MinerJobStatus.FAILED:
         raise Invalid(f"the miner accepted job {answer.job_id} but reports it failed")
     now = ctx.clock()
