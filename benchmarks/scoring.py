@@ -72,9 +72,9 @@ def write_reference(path: Path, grid: Grid, seed: int) -> None:
         if index == 0:
             encoding = {name: {"chunks": (1, 1, *grid.shape) if "level" in state[name].dims
                                else (1, *grid.shape)} for name in state.data_vars}
-            state.to_zarr(path, mode="w", encoding=encoding, consolidated=True)
+            state.to_zarr(path, mode="w", encoding=encoding, consolidated=False)
         else:
-            state.to_zarr(path, append_dim="lead_hours", consolidated=True)
+            state.to_zarr(path, append_dim="lead_hours", consolidated=False)
 
 
 def write_store(root: Path, grid: Grid) -> str:
@@ -94,7 +94,7 @@ def write_store(root: Path, grid: Grid) -> str:
 
 
 def _lead(store: Path, lead: int, names: Sequence[str] | None = None) -> xr.Dataset:
-    with xr.open_zarr(store, chunks=None) as ds:
+    with xr.open_zarr(store, chunks=None, consolidated=False) as ds:
         selected = ds if names is None else ds[list(names)]
         return selected.sel(lead_hours=lead).load()
 
@@ -151,7 +151,7 @@ async def score_day1_once(client: object, forecast: xr.Dataset, workdir: Path) -
     t1 = time.perf_counter()
 
     def references(store: Path) -> xr.Dataset:
-        with xr.open_zarr(store, chunks=None) as ds:
+        with xr.open_zarr(store, chunks=None, consolidated=False) as ds:
             return ds[names].sel(lead_hours=list(DAY1_LEADS), level=levels).load()
 
     reference = await asyncio.to_thread(references, workdir / "truth.zarr")

@@ -257,7 +257,10 @@ class Worker:
             else:
                 self._finished.append((job, resolution))
         finally:
-            del self._held[job.id]
+            # The reaper may have handed this job to a later claim (of this very worker)
+            # while it ran; that claim owns the entry now, and its completion counts.
+            if self._held.get(job.id) is claimed:
+                del self._held[job.id]
             if self._waiting and not self._stopping:
                 self._launch(self._waiting.popleft())
             self._news.set()

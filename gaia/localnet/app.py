@@ -17,7 +17,12 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from gaia.config import Settings
 from gaia.database.local_postgres import PostgresNotFound, PostgresStartFailed
-from gaia.localnet.database import LocalnetDatabase, prepare_database
+from gaia.localnet.database import (
+    DatabaseUnavailable,
+    LocalnetDatabase,
+    configured_server_url,
+    prepare_database,
+)
 from gaia.localnet.display import PlainDisplay, labels_of, make_display
 from gaia.localnet.driver import (
     RunTimedOut,
@@ -80,8 +85,8 @@ def run_localnet(options: LocalnetOptions, settings: Settings) -> int:
     except Interrupted as signal_name:
         say(f"{signal_name} received: stopping everything")
         return 130
-    except (PostgresNotFound, PostgresStartFailed, ProcessFailed, RunTimedOut,
-            ValidatorDied) as error:
+    except (PostgresNotFound, PostgresStartFailed, DatabaseUnavailable, ProcessFailed,
+            RunTimedOut, ValidatorDied) as error:
         say(f"localnet failed: {error}")
         return 1
     finally:
@@ -109,8 +114,9 @@ def _session(options: LocalnetOptions, settings: Settings, stack: ExitStack, say
 def _database(options: LocalnetOptions, settings: Settings, workdir: Path, stack: ExitStack,
               say: Say) -> LocalnetDatabase:
     cluster_dir = workdir / "postgres"
-    say("PostgreSQL: " + ("the server at GAIA_DATABASE_URL" if "database_url" in
-                          settings.model_fields_set else f"a private cluster in {cluster_dir}"))
+    configured = configured_server_url(settings) is not None
+    say("PostgreSQL: " + ("the server at GAIA_DATABASE_URL" if configured
+                          else f"a private cluster in {cluster_dir}"))
     database = prepare_database(settings, cluster_dir, options.database_name)
     stack.callback(database.stop)
     say(f"database {options.database_name} created anew and migrated to head")
@@ -120,9 +126,10 @@ def _database(options: LocalnetOptions, settings: Settings, workdir: Path, stack
 def _subnet(options: LocalnetOptions, workdir: Path, database: LocalnetDatabase,
             stack: ExitStack, say: Say) -> Subnet:
     began = time.monotonic()
+    say(f"local archive ({options.grid_deg:g}° grid, seed {options.seed}): built on first "
+        "use, then reused")
     archive = cached_archive(workdir / "archive", options.grid_deg, options.seed)
-    say(f"local archive {archive.root} ({archive.grid_deg:g}° grid, seed {archive.seed}) "
-        f"ready in {time.monotonic() - began:.1f} s")
+    say(f"local archive {archive.root} ready in {time.monotonic() - began:.1f} s")
     stack.callback(clear_away(workdir / "subnet").join)
     subnet = new_subnet(workdir / "subnet", archive, miner_roster(options.miners))
     stack.callback(subnet.stop)
@@ -141,7 +148,9 @@ def _subnet(options: LocalnetOptions, workdir: Path, database: LocalnetDatabase,
 def _drive(options: LocalnetOptions, subnet: Subnet, database: LocalnetDatabase,
            started: float) -> Scoreboard:
     display = make_display(labels_of(subnet.miners), started, force_plain=options.plain)
-    with display:
+    # the loop's own signal handlers are removed on exit, which resets SIGINT and SIGTERM to
+    # Python's defaults: put the localnet's handlers back afterwards
+    with display, _signals(_interrupt):
         return asyncio.run(_drive_async(options, subnet, database.url, display))
 
 
@@ -161,7 +170,7 @@ async def _drive_async(options: LocalnetOptions, subnet: Subnet, url: str,
     try:
         window = timedelta(seconds=options.timeout_s)
         display.note(await start_hindcast(factory, subnet, window))
-        watcher = RunWatcher(subnet, factory, display.update, stop)
+        watcher = RunWatcher(subnet, factory, display.update, display.note, stop)
         snapshot = await watcher.until_finished(options.timeout_s)
         if received:
             raise Interrupted(received[0])

@@ -20,16 +20,16 @@ log = logging.getLogger(__name__)
 MAINTENANCE_DATABASE = "postgres"
 
 
+class DatabaseUnavailable(RuntimeError):
+    """The PostgreSQL server does not answer or refuses the localnet's commands."""
+
+
 @dataclass
 class LocalnetDatabase:
     """A fresh, migrated database; ``cluster`` is the private server when one was started."""
 
     url: str  # postgresql+asyncpg://… of the fresh database
     cluster: LocalPostgres | None
-
-    @property
-    def server(self) -> str:
-        return "a private cluster" if self.cluster else "the server at GAIA_DATABASE_URL"
 
     def stop(self) -> None:
         if self.cluster is not None:
@@ -60,7 +60,12 @@ def _url_with(server_url: str, database: str, driver: str) -> str:
 
 
 async def _recreate(server_url: str, name: str) -> None:
-    conn = await asyncpg.connect(_url_with(server_url, MAINTENANCE_DATABASE, "postgresql"))
+    dsn = _url_with(server_url, MAINTENANCE_DATABASE, "postgresql")
+    try:
+        conn = await asyncpg.connect(dsn, timeout=10)
+    except (OSError, asyncpg.PostgresError) as error:
+        shown = make_url(dsn).render_as_string(hide_password=True)
+        raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {shown}: {error}") from error
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.execute(f'CREATE DATABASE "{name}"')

@@ -108,7 +108,7 @@ class LiveDisplay(PlainDisplay):
             state = snapshot.miners.get(label.hotkey) if snapshot else None
             name = state.status if state else "-"
             detail = "" if state is None or state.failure_reason is None else (
-                f"{state.failed_step}: {state.failure_reason}")[:70]
+                f"{state.failed_step}: {state.failure_reason.split(' (')[0]}")[:60]
             table.add_row(label.role, str(label.uid), label.model,
                           Text(name, style=STATE_STYLES.get(name, "")), detail)
         jobs = Text(f"jobs: {_jobs_line(snapshot) if snapshot else 'none yet'}", style="dim")

@@ -4,7 +4,6 @@ dying miner once it has accepted its job, then compute and submit the run's weig
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,8 +24,6 @@ from gaia.validator.database import validator_database_manager as db
 from gaia.validator.periodic import package_version_key
 from gaia.validator.weights import RunScores, WeightVector, compute_weights
 
-log = logging.getLogger(__name__)
-
 WATCH_INTERVAL_S = 0.5
 ACCEPTED = frozenset({"fetch_initiated", "inference_running"})
 
@@ -41,11 +38,13 @@ class ValidatorDied(RuntimeError):
 
 @dataclass
 class RunWatcher:
-    """Polls the database until the run ends; ``on_snapshot`` sees every read."""
+    """Polls the database until the run ends; ``on_snapshot`` sees every read, ``say``
+    gets the localnet's own actions."""
 
     subnet: Subnet
     factory: async_sessionmaker[AsyncSession]
     on_snapshot: Callable[[Snapshot], None]
+    say: Callable[[str], None]
     stop: asyncio.Event
 
     async def until_finished(self, timeout_s: float) -> Snapshot:
@@ -72,8 +71,8 @@ class RunWatcher:
             if _should_die(miner) and state is not None and state.status in ACCEPTED:
                 assert miner.process is not None and miner.spec is not None
                 miner.process.kill()
-                log.info("%s accepted its job and was killed with SIGKILL (a crashed miner)",
-                         miner.spec.role)
+                self.say(f"{miner.spec.role} accepted its job ({state.status}) and was killed "
+                         "with SIGKILL, as in a crash")
 
     def _check_validator(self) -> None:
         if self.subnet.workers and not any(w.running() for w in self.subnet.workers):
