@@ -93,6 +93,7 @@ class FlowResult:
     failures: list[str]
     cpu_s: dict[str, float]  # process -> CPU seconds used
     load: tuple[float, float]  # 1-min load average before and after
+    deadlocks: int  # DeadlockDetectedError tracebacks in the worker logs
 
 
 def free_ports(count: int) -> list[int]:
@@ -283,7 +284,7 @@ def wait_for_file(path: Path, proc: subprocess.Popen[bytes], timeout_s: float, l
     deadline = time.monotonic() + timeout_s
     while not path.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"{proc.args} did not get ready; log:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"{proc.args!r} did not get ready; log:\n{log.read_text()[-3000:]}")
         time.sleep(0.1)
 
 
@@ -308,7 +309,10 @@ def run_flow(bench: Bench, flow: str) -> FlowResult:
         seconds, failures = asyncio.run(milestones(database_url))
         t0 = seconds.pop("t0_epoch")
     seconds.update(miner_side(work / "events.json", t0))
-    return FlowResult(flow, seconds, counts, failures, cpu, (load_before, os.getloadavg()[0]))
+    deadlocks = sum(log.read_text(errors="replace").count("DeadlockDetectedError:")
+                    for log in work.glob("worker-*.log"))
+    return FlowResult(flow, seconds, counts, failures, cpu, (load_before, os.getloadavg()[0]),
+                      deadlocks)
 
 
 ROWS = (
@@ -338,8 +342,9 @@ def report(bench: Bench, results: list[FlowResult]) -> None:
         cells = [f"{r.seconds[key]:.1f}" if key in r.seconds else "-" for r in results]
         print(f"| {label} | {' | '.join(cells)} |")
     for r in results:
-        print(f"\n{r.flow}: statuses {r.counts}; CPU s {({k: round(v, 1) for k, v in r.cpu_s.items()})}; "
-              f"load {r.load[0]:.2f} -> {r.load[1]:.2f}")
+        print(f"\n{r.flow}: statuses {r.counts}; CPU s (worker without its scoring processes) "
+              f"{({k: round(v, 1) for k, v in r.cpu_s.items()})}; "
+              f"load {r.load[0]:.2f} -> {r.load[1]:.2f}; deadlocks retried {r.deadlocks}")
         for failure in r.failures:
             print(f"  failed: {failure}")
     by_flow = {r.flow: r for r in results}

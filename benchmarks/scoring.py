@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +93,11 @@ def write_store(root: Path, grid: Grid) -> str:
     return str(keypair.ss58_address)
 
 
+def _constant(dataset: xr.Dataset) -> Callable[[int], xr.Dataset]:
+    """A lead source that answers every lead with ``dataset`` (one lead is scored per call)."""
+    return lambda _lead: dataset
+
+
 def _lead(store: Path, lead: int, names: Sequence[str] | None = None) -> xr.Dataset:
     with xr.open_zarr(store, chunks=None, consolidated=False) as ds:
         selected = ds if names is None else ds[list(names)]
@@ -125,8 +130,8 @@ async def score_leads(base_url: str, miner: str, workdir: Path) -> dict[str, obj
             truth = await asyncio.to_thread(_lead, workdir / "truth.zarr", lead)
             clim = await asyncio.to_thread(_lead, workdir / "climatology.zarr", lead)
             t2 = time.perf_counter()
-            scored = score_era5(lambda _l, m=miner_lead: m, lambda _l, t=truth: t,
-                                lambda _l, c=clim: c, Era5Config(lead_hours=(lead,)))
+            scored = score_era5(_constant(miner_lead), _constant(truth), _constant(clim),
+                                Era5Config(lead_hours=(lead,)))
             t3 = time.perf_counter()
             assert len(scored.fields) == 69 and not scored.missing, scored.notes
             leads.append({"lead": lead, "read_s": round(t1 - t0, 3), "references_s": round(t2 - t1, 3),

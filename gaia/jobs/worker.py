@@ -341,7 +341,9 @@ def _log_outcome(job_log: JobLogger, resolution: Resolution) -> None:
     elif resolution.status is JobStatus.QUEUED:
         when = resolution.run_at.isoformat() if resolution.run_at else f"in {resolution.delay_s:g} s"
         last_line = (resolution.error or "").strip().rsplit("\n", 1)[-1]
-        job_log.warning("rescheduled %s: %s", when, last_line)
+        # Waiting for a subject (run_at: NotReady) is routine; a retry after a failure is not.
+        level = logging.INFO if resolution.run_at else logging.WARNING
+        job_log.log(level, "rescheduled %s: %s", when, last_line)
 
 
 def stop_on_signals(worker: Worker, signals: tuple[signal.Signals, ...] = (

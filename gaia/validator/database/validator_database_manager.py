@@ -240,7 +240,11 @@ async def refresh_run_status(session: AsyncSession, run_id: int) -> RunStatus:
     so concurrent steps of one run serialise here). Runs before fan-out or already finished
     are left as they are."""
     current = await session.scalar(
-        select(WeatherForecastRun.status).where(WeatherForecastRun.id == run_id).with_for_update()
+        select(WeatherForecastRun.status)
+        .where(WeatherForecastRun.id == run_id)
+        # FOR NO KEY UPDATE: it must not wait on the key-share locks that inserting scores
+        # and responses (foreign keys to the run) take, or two steps of a run deadlock.
+        .with_for_update(key_share=True)
     )
     if current not in ROLLED_UP_RUN_STATUSES:
         if current is None:

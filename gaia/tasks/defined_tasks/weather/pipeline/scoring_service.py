@@ -48,6 +48,8 @@ from gaia.tasks.defined_tasks.weather.scoring.records import ComponentRecord
 from gaia.tasks.defined_tasks.weather.scoring.rollup import gated_roll_up
 
 T = TypeVar("T")
+DAY1_VARIABLES: tuple[str, ...] = tuple(sorted({name for name, _ in DAY1_FIELDS}))
+DAY1_LEVELS: tuple[int, ...] = tuple(sorted({lev for _, lev in DAY1_FIELDS if lev is not None}))
 
 
 @dataclass(frozen=True)
@@ -178,14 +180,15 @@ def _valid_times(init_time: datetime, leads: Sequence[int]) -> list[datetime]:
 async def _day1(env: ScoringEnvironment, forecast: ForecastRef) -> Day1Outcome:
     async with env.signed_client() as client, env.gfs() as gfs:
         dataset = await _open_committed(client, forecast)
-        names = sorted({name for name, _ in DAY1_FIELDS} & set(dataset.data_vars))
+        names = sorted(set(DAY1_VARIABLES) & set(dataset.data_vars))
         leads = [lead for lead in env.day1_leads if lead in dataset["lead_hours"].values]
         selected = dataset[names].sel(lead_hours=leads)
         if "level" in selected.dims:
-            levels = sorted({lev for _, lev in DAY1_FIELDS if lev is not None})
-            selected = selected.sel(level=levels)
+            selected = selected.sel(level=list(DAY1_LEVELS))
         miner = await asyncio.to_thread(selected.load)
-        reference = (await gfs.fetch_forecast(forecast.init_time, env.day1_leads)).swap_dims(
+        reference = (await gfs.fetch_forecast(
+            forecast.init_time, env.day1_leads, variables=DAY1_VARIABLES, levels=DAY1_LEVELS,
+        )).swap_dims(
             time="lead_hours"
         ).drop_vars("time")
     grid = Grid.from_dataset(miner)
