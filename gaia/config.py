@@ -50,7 +50,11 @@ class DataSettings(BaseModel):
 
 
 class ValidatorSettings(BaseModel):
-    workers: int = Field(default=16, ge=1, le=1024, description="concurrent job handlers per process")
+    workers: int = Field(
+        default=64, ge=1, le=1024,
+        description="concurrent job handlers per process; scoring jobs hold one while they wait "
+        "for a scoring process, so keep it well above scoring_processes",
+    )
     schedule_hour_utc: int = Field(default=18, ge=0, le=23)
     backoff_scale: float = Field(
         default=1.0, gt=0, description="multiplies every retry delay (local nets shrink it)"
