@@ -31,6 +31,7 @@ from types import TracebackType
 import httpx
 import xarray as xr
 
+from gaia.net.retrying import RetriesExhausted, request_with_retries
 from gaia.tasks.defined_tasks.weather.data.canonical import FieldAssembler
 from gaia.tasks.defined_tasks.weather.data.gfs_idx import (
     ByteRange,
@@ -319,24 +320,18 @@ class GfsSource:
         self, method: str, url: str, headers: dict[str, str] | None = None
     ) -> httpx.Response:
         """One request with retries of 5xx, timeouts and connection errors."""
-        last = ""
-        for attempt in range(self._retries + 1):
-            try:
-                async with self._semaphore:
-                    response = await self._client.request(method, url, headers=headers)
-            except httpx.TransportError as exc:  # timeouts, connection and protocol errors
-                last = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code == 404:
-                    raise GfsUnavailable(f"{url}: HTTP 404")
-                if response.status_code < 400:
-                    return response
-                last = f"HTTP {response.status_code}"
-                if response.status_code < 500:
-                    break
-            if attempt < self._retries:
-                await asyncio.sleep(self._backoff * 2**attempt)
-        raise GfsTransportError(f"{method} {url} failed: {last}")
+        try:
+            response = await request_with_retries(
+                self._client, method, url, headers=headers, retries=self._retries,
+                backoff_s=self._backoff, limiter=self._semaphore,
+            )
+        except RetriesExhausted as exc:
+            raise GfsTransportError(f"{method} {url} failed: {exc}") from exc
+        if response.status_code == 404:
+            raise GfsUnavailable(f"{url}: HTTP 404")
+        if response.status_code >= 400:
+            raise GfsTransportError(f"{method} {url} failed: HTTP {response.status_code}")
+        return response
 
 
 def _parse_cycle(text: str) -> datetime:

@@ -22,6 +22,8 @@ from zarr.abc.store import (
 )
 from zarr.core.buffer import Buffer, BufferPrototype
 
+from gaia.net.retrying import RetriesExhausted, request_with_retries
+
 
 class ZarrHttpError(RuntimeError):
     """A zarr key could not be read over HTTP after retries."""
@@ -71,23 +73,18 @@ class HttpStore(Store):
 
     async def _fetch(self, method: str, key: str, headers: dict[str, str]) -> httpx.Response | None:
         url = f"{self.url}/{key}"
-        last = ""
-        for attempt in range(self._retries + 1):
-            try:
-                response = await self._client().request(method, url, headers=headers)
-            except httpx.TransportError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code == 404:
-                    return None
-                if response.status_code < 400:
-                    return response
-                last = f"HTTP {response.status_code}"
-                if response.status_code < 500:
-                    break
-            if attempt < self._retries:
-                await asyncio.sleep(self._backoff * 2**attempt)
-        raise ZarrHttpError(f"{method} {url} failed: {last}")
+        try:
+            response = await request_with_retries(
+                self._client(), method, url, headers=headers, retries=self._retries,
+                backoff_s=self._backoff,
+            )
+        except RetriesExhausted as exc:
+            raise ZarrHttpError(f"{method} {url} failed: {exc}") from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise ZarrHttpError(f"{method} {url} failed: HTTP {response.status_code}")
+        return response
 
     async def get(
         self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
