@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 from gaia.chain.client import ChainClient
 from gaia.chain.factory import build_chain_client
+from gaia.clock import system_clock
 from gaia.config import Settings
 from gaia.database.migrations import require_head
 from gaia.jobs.queue import JobQueue, asyncpg_dsn
@@ -29,7 +30,7 @@ from gaia.tasks.defined_tasks.weather.pipeline.scoring_service import (
     ScoringEnvironment,
     ScoringService,
 )
-from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming, system_clock
+from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming
 from gaia.tasks.defined_tasks.weather.pipeline.workers import all_policies, build_registry
 from gaia.validator import periodic
 from gaia.validator.health import log_health

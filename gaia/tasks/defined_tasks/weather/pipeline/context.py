@@ -11,11 +11,12 @@ import xarray as xr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gaia.chain.client import ChainClient
+from gaia.clock import Now
 from gaia.config import ValidatorSettings
 from gaia.jobs.queue import JobQueue
 from gaia.tasks.defined_tasks.weather.pipeline.forecasts import ForecastService
 from gaia.tasks.defined_tasks.weather.pipeline.miner_client import MinerClient
-from gaia.tasks.defined_tasks.weather.pipeline.timing import Clock, RunTiming
+from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming
 
 DAY1_LEAD_HOURS: tuple[int, ...] = (6, 12, 24)
 ERA5_LEAD_HOURS: tuple[int, ...] = tuple(range(24, 241, 24))
@@ -37,7 +38,7 @@ class PipelineContext:
     queue: JobQueue
     settings: ValidatorSettings
     timing: RunTiming
-    clock: Clock
+    clock: Now
     gfs: GfsReader
     chain: ChainClient
     miners: MinerClient

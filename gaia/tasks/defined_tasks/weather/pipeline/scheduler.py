@@ -18,10 +18,11 @@ from datetime import timedelta
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gaia.clock import Now
 from gaia.jobs.queue import JobQueue, singleton_key_used
 from gaia.jobs.retry_config import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import PeriodicPayload, RunCreatePayload
-from gaia.tasks.defined_tasks.weather.pipeline.timing import Clock, RunTiming, periodic_slot
+from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming, periodic_slot
 from gaia.tasks.defined_tasks.weather.states import RunMode
 from gaia.validator.database import validator_database_manager as db
 
@@ -40,7 +41,7 @@ class Scheduler:
         session_factory: async_sessionmaker[AsyncSession],
         queue: JobQueue,
         timing: RunTiming,
-        clock: Clock,
+        clock: Now,
         periodic: Sequence[PeriodicJob] = (),
     ) -> None:
         self._session_factory = session_factory
