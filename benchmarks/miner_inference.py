@@ -2,7 +2,10 @@
 
 Each (grid, model) runs in a fresh child process so that its peak RSS is its own.
 Inputs are synthetic (built before the clock starts); the timed part is the model's
-rollout, the zarr writes (compression), hashing, signing and the final rename.
+rollout, the zarr writes (compression), hashing, signing and the final rename. After the
+clock stops, the store's bytes on disk are measured whole, then again after the miner's
+early-lead purge (``retention.delete_early_leads``), and the steady-state disk of the
+retention rule follows from the two.
 ``--read`` measures the validator's side instead: verified reads of single leads of such a store
 over signed HTTP on loopback (the test server of tests/fixtures/forecast_server.py).
 
@@ -21,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +40,15 @@ from gaia.tasks.defined_tasks.weather.inference import (  # noqa: E402
     get_model,
 )
 from gaia.tasks.defined_tasks.weather.inference.synthetic import synthetic_state  # noqa: E402
+from gaia.tasks.defined_tasks.weather.retention import (  # noqa: E402
+    DAY1_WINDOW,
+    RETENTION_PROMISE,
+    delete_early_leads,
+)
 from gaia.tasks.defined_tasks.weather.variables import FORECAST_LEAD_HOURS  # noqa: E402
 
 INIT_TIME = np.datetime64("2026-11-20T12:00", "ns")
+RUNS_PER_DAY = 1  # one GFS cycle a day is asked for (the validators' daily run)
 
 
 def _rss_mib() -> float:
@@ -50,6 +60,19 @@ def _current_rss_mib() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024.0
     return float("nan")
+
+
+def _disk_bytes(root: Path) -> int:
+    """Bytes the store occupies on disk (allocated blocks, not file sizes)."""
+    return sum(p.stat().st_blocks * 512 for p in root.rglob("*") if p.is_file())
+
+
+def steady_state_bytes(full: int, era5_only: int) -> int:
+    """Disk a miner holds under the retention rule: the forecasts younger than the day-1
+    window whole, the older ones up to the promise with their ERA5 leads only."""
+    full_days = DAY1_WINDOW / timedelta(days=1)
+    reduced_days = (RETENTION_PROMISE - DAY1_WINDOW) / timedelta(days=1)
+    return round(RUNS_PER_DAY * (full_days * full + reduced_days * era5_only))
 
 
 def run_one(deg: float, model_name: str, n_leads: int, workdir: Path) -> dict[str, object]:
@@ -79,6 +102,9 @@ def run_one(deg: float, model_name: str, n_leads: int, workdir: Path) -> dict[st
     signed = writer.finalize("bench", keypair)
     wall = time.perf_counter() - start
     size = sum(entry.size for entry in signed.manifest.files.values())
+    disk = _disk_bytes(root)
+    deleted = delete_early_leads(root)
+    era5_only = _disk_bytes(root)
     shutil.rmtree(root)
     return {
         "grid_deg": deg, "model": model_name, "leads": len(leads), "wall_s": round(wall, 2),
@@ -86,6 +112,9 @@ def run_one(deg: float, model_name: str, n_leads: int, workdir: Path) -> dict[st
         "peak_rss_mib": round(_rss_mib()), "rss_before_mib": round(baseline),
         "files": len(signed.manifest.files), "store_mib": round(size / 2**20),
         "raw_mib": round(len(leads) * 69 * 4 * grid.shape[0] * grid.shape[1] / 2**20),
+        "disk_mib": round(disk / 2**20), "purged_files": deleted,
+        "era5_only_mib": round(era5_only / 2**20),
+        "steady_gib": round(steady_state_bytes(disk, era5_only) / 2**30, 1),
     }
 
 
@@ -177,8 +206,9 @@ def main() -> None:
             _print_read(deg, min(args.leads, 4))
         return
     print("| grid | model | leads | wall s | model s | store s | peak RSS MiB | RSS before MiB "
-          "| files | store MiB | raw MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| files | store MiB | raw MiB | disk MiB | after early purge MiB (files deleted) "
+          "| steady-state disk GiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for deg in args.grids:
         for name in args.models:
             out = subprocess.run(
@@ -188,7 +218,8 @@ def main() -> None:
             r = json.loads(out.strip().splitlines()[-1])
             print(f"| {r['grid_deg']}° | {r['model']} | {r['leads']} | {r['wall_s']} | "
                   f"{r['model_s']} | {r['store_s']} | {r['peak_rss_mib']} | {r['rss_before_mib']} "
-                  f"| {r['files']} | {r['store_mib']} | {r['raw_mib']} |", flush=True)
+                  f"| {r['files']} | {r['store_mib']} | {r['raw_mib']} | {r['disk_mib']} "
+                  f"| {r['era5_only_mib']} ({r['purged_files']}) | {r['steady_gib']} |", flush=True)
 
 
 if __name__ == "__main__":

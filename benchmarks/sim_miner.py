@@ -13,8 +13,16 @@ forecasting. Simplifications, said plainly:
   inputs at the day-1 leads 6, 12, 24 h, all 69 fields) and its file list is signed by
   every miner under its own job id and hotkey, so all miners serve the same bytes.
 
-``--barrier`` models the old flow: no miner's inference starts until every miner has been
-asked and has finished its input phase (what confirming every miner's inputs forced).
+``barrier`` models the old flow: no miner's inference starts until every miner has been
+asked and has finished its input phase (what confirming every miner's inputs forced), and
+not before ``hash_wait_s`` after the last ask (the old validator's fixed wait for the input
+hashes, 10 min in production; 0 in the compressed real-time mode).
+
+Every answer is a pure function of the fleet's clock (``Fleet.now``, Unix seconds): wall time
+for the process run below, or a virtual clock when ``benchmarks/pipeline.py --clock virtual``
+hosts the fleet in its own event loop (:func:`start_fleet`). Inference time D is the same
+for every miner (``inference_s``) or uniform per miner in ``[inference_min_s,
+inference_max_s]`` (seed ``seed + 1``); progress is reported over the protocol's 40 leads.
 
     python benchmarks/sim_miner.py CONFIG.json
 
@@ -33,7 +41,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -65,7 +73,7 @@ from gaia.tasks.defined_tasks.weather.protocol import (
     job_id_for,
     manifest_path,
 )
-from gaia.tasks.defined_tasks.weather.variables import PRESSURE_LEVELS_HPA
+from gaia.tasks.defined_tasks.weather.variables import FORECAST_LEAD_HOURS, PRESSURE_LEVELS_HPA
 
 SIM_LEAD_HOURS: tuple[int, ...] = (6, 12, 24)
 
@@ -88,6 +96,9 @@ class SimConfig(BaseModel):
     barrier: bool
     ready_path: Path
     events_path: Path
+    hash_wait_s: float = 0.0  # barrier only: fixed wait after the last ask
+    inference_min_s: float | None = None  # with inference_max_s: D ~ U(min, max) per miner
+    inference_max_s: float | None = None
 
 
 @dataclass
@@ -96,6 +107,7 @@ class SimMiner:
     port: int
     job_id: str
     input_s: float
+    inference_s: float
     signed: SignedManifest
     asked_at: float | None = None
 
@@ -106,12 +118,20 @@ def input_times(count: int, low: float, high: float, seed: int) -> list[float]:
     return [rng.uniform(low, high) for _ in range(count)]
 
 
+def inference_times(count: int, config: SimConfig) -> list[float]:
+    """Per-miner D: fixed, or uniform in [inference_min_s, inference_max_s] (seed + 1)."""
+    if config.inference_min_s is None or config.inference_max_s is None:
+        return [config.inference_s] * count
+    return input_times(count, config.inference_min_s, config.inference_max_s, config.seed + 1)
+
+
 class Fleet:
     """The miners' shared clock: who was asked when, and what each one reports now."""
 
-    def __init__(self, miners: list[SimMiner], inference_s: float, barrier: bool) -> None:
+    def __init__(self, miners: list[SimMiner], barrier: bool, *, hash_wait_s: float = 0.0,
+                 now: Callable[[], float] = time.time) -> None:
         self.by_port = {m.port: m for m in miners}
-        self.inference_s, self.barrier = inference_s, barrier
+        self.barrier, self.hash_wait_s, self.now = barrier, hash_wait_s, now
 
     def inference_start(self, miner: SimMiner) -> float | None:
         if miner.asked_at is None:
@@ -120,19 +140,21 @@ class Fleet:
             return miner.asked_at + miner.input_s
         if any(m.asked_at is None for m in self.by_port.values()):
             return None
-        return max(m.asked_at + m.input_s for m in self.by_port.values())  # type: ignore[operator]
+        asked = [m.asked_at for m in self.by_port.values()]
+        inputs = max(m.asked_at + m.input_s for m in self.by_port.values())  # type: ignore[operator]
+        return max(inputs, max(asked) + self.hash_wait_s)  # type: ignore[type-var, operator]
 
     def ready_at(self, miner: SimMiner) -> float | None:
         start = self.inference_start(miner)
-        return None if start is None else start + self.inference_s
+        return None if start is None else start + miner.inference_s
 
     def status(self, miner: SimMiner, now: float) -> JobStatusResponse:
-        start, total = self.inference_start(miner), len(SIM_LEAD_HOURS)
+        start, total = self.inference_start(miner), len(FORECAST_LEAD_HOURS)
         if start is None or now < start:
             state, done = MinerJobStatus.FETCHING_INPUTS, 0
-        elif now < start + self.inference_s:
+        elif now < start + miner.inference_s:
             state = MinerJobStatus.INFERENCE_RUNNING
-            done = int(total * (now - start) / self.inference_s)
+            done = int(total * (now - start) / miner.inference_s)
         else:
             state, done = MinerJobStatus.FORECAST_READY, total
         ready = state is MinerJobStatus.FORECAST_READY
@@ -172,19 +194,19 @@ def build_app(fleet: Fleet, store_root: Path) -> Starlette:
         if body.expected_miner_hotkey != miner.hotkey:
             return _error(409, "wrong_miner", f"this miner is {miner.hotkey}")
         if miner.asked_at is None:
-            miner.asked_at = time.time()
-        status = fleet.status(miner, time.time()).status
+            miner.asked_at = fleet.now()
+        status = fleet.status(miner, fleet.now()).status
         return JSONResponse(InitiateFetchResponse(job_id=miner.job_id, status=status).model_dump())
 
     async def job_status(request: Request) -> Response:
         miner = job_of(request)
         if miner is None or miner.asked_at is None:
             return _error(404, "not_found", "no such job")
-        return JSONResponse(fleet.status(miner, time.time()).model_dump(mode="json"))
+        return JSONResponse(fleet.status(miner, fleet.now()).model_dump(mode="json"))
 
     async def forecast_file(request: Request) -> Response:
         miner, key = job_of(request), request.path_params["key"]
-        if miner is None or fleet.status(miner, time.time()).status is not MinerJobStatus.FORECAST_READY:
+        if miner is None or fleet.status(miner, fleet.now()).status is not MinerJobStatus.FORECAST_READY:
             return _error(404, "not_found", "no forecast for this job yet")
         if key == MANIFEST_FILE:
             return Response(miner.signed.to_json_bytes(), media_type="application/json")
@@ -216,12 +238,15 @@ async def write_store(config: SimConfig, first: bt.Wallet) -> tuple[Path, Signed
 
 def build_miners(config: SimConfig, wallets: list[bt.Wallet], template: SignedManifest) -> list[SimMiner]:
     times = input_times(len(wallets), config.input_min_s, config.input_max_s, config.seed)
+    durations = inference_times(len(wallets), config)
     miners = []
-    for spec, wallet, input_s in zip(config.miners, wallets, times, strict=True):
+    for spec, wallet, input_s, inference_s in zip(config.miners, wallets, times, durations,
+                                                  strict=True):
         hotkey = wallet.hotkey.ss58_address
         job_id = job_id_for(hotkey, config.init_time)
         manifest = template.manifest.model_copy(update={"job_id": job_id, "miner_hotkey": hotkey})
-        miners.append(SimMiner(hotkey, spec.port, job_id, input_s, sign_manifest(manifest, wallet)))
+        miners.append(SimMiner(hotkey, spec.port, job_id, input_s, inference_s,
+                               sign_manifest(manifest, wallet)))
     return miners
 
 
@@ -240,13 +265,14 @@ class _QuietServer(uvicorn.Server):
     (it re-raises SIGTERM after stopping, which would kill the process before the events
     are written); ``stop`` ends it."""
 
-    def __init__(self, config: uvicorn.Config, ready_path: Path) -> None:
+    def __init__(self, config: uvicorn.Config, ready_path: Path | None) -> None:
         super().__init__(config)
         self.ready_path = ready_path
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
-        self.ready_path.write_text("ready")
+        if self.ready_path is not None:
+            self.ready_path.write_text("ready")
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -256,14 +282,39 @@ class _QuietServer(uvicorn.Server):
         self.should_exit = True
 
 
-async def serve(config: SimConfig) -> Fleet:
+async def prepare(config: SimConfig, now: Callable[[], float] = time.time,
+                  ready_path: Path | None = None) -> tuple[Fleet, _QuietServer]:
+    """The fleet and its (not yet serving) server; ``server.serve(sockets=...)`` runs it."""
     wallets = [bt.Wallet(name=m.wallet_name, hotkey="default", path=m.wallet_path)
                for m in config.miners]
     store_root, template = await write_store(config, wallets[0])
-    fleet = Fleet(build_miners(config, wallets, template), config.inference_s, config.barrier)
+    fleet = Fleet(build_miners(config, wallets, template), config.barrier,
+                  hash_wait_s=config.hash_wait_s, now=now)
     app = build_app(fleet, store_root)
     server = _QuietServer(uvicorn.Config(app, log_level="warning", access_log=False,
-                                         lifespan="off", backlog=4096), config.ready_path)
+                                         lifespan="off", backlog=4096), ready_path)
+    return fleet, server
+
+
+@contextlib.asynccontextmanager
+async def start_fleet(config: SimConfig, now: Callable[[], float]):  # type: ignore[no-untyped-def]
+    """Serve the fleet in the running event loop (answers follow ``now``) until the block ends."""
+    fleet, server = await prepare(config, now)
+    task = asyncio.create_task(server.serve(sockets=_sockets([m.port for m in config.miners])))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("the simulated miners' server stopped before serving")
+            await asyncio.sleep(0.05)
+        yield fleet
+    finally:
+        server.stop()
+        await task
+
+
+async def serve(config: SimConfig) -> Fleet:
+    fleet, server = await prepare(config, ready_path=config.ready_path)
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, server.stop)
     sockets = _sockets([m.port for m in config.miners])
     await server.serve(sockets=sockets)

@@ -45,7 +45,9 @@ GFS_FLAGS: tuple[Flag, ...] = (
     Flag("--data.cache-dir", "data.cache_dir", "cache of downloaded GFS messages", Path),
     Flag("--data.download-concurrency", "data.download_concurrency",
          "parallel GFS range requests", int),
-    Flag("--data.http-timeout-s", "data.http_timeout_s", "timeout of one GFS request", float),
+    Flag("--data.http-timeout-s", "data.http_timeout_s",
+         "default timeout of one HTTP request: GFS, ERA5, miners' forecast files (calls to a "
+         "miner's API use their job's timeout instead)", float),
 )
 
 DATABASE_FLAGS: tuple[Flag, ...] = (

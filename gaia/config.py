@@ -8,11 +8,17 @@ reads the environment: components receive the part of the settings they need.
 
 from __future__ import annotations
 
+import importlib
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from gaia.tasks.defined_tasks.weather.retention import RetentionRule
 
 NOAA_GFS_BUCKET = "https://noaa-gfs-bdp-pds.s3.amazonaws.com"
 NOMADS_GFS = "https://nomads.ncep.noaa.gov/pub/data/nccf/com/gfs/prod"
@@ -65,7 +71,10 @@ class ValidatorSettings(BaseModel):
         default=30.0, ge=0, description="on SIGTERM, how long running jobs may finish"
     )
     job_retention_days: float = Field(default=14.0, gt=0)
-    weights_window_runs: int = Field(default=7, ge=1)
+    weights_window_runs: int = Field(
+        default=7, ge=1, description="latest day-1-scored live runs averaged into weights "
+        "(7 = one week of daily runs; the one source of this number)"
+    )
     weights_interval_s: float = Field(default=3600.0, gt=0)
     scoring_processes: int = Field(
         default=1, ge=0, description="processes for heavy scoring; 0 scores in the worker itself"
@@ -80,7 +89,16 @@ class MinerSettings(BaseModel):
     model: str = "spectral_advection"
     inference_concurrency: int = Field(default=1, ge=1)
     max_cycle_age_hours: float = Field(default=48.0, gt=0)
-    forecast_retention_days: float = Field(default=7.0, gt=0)
+    # Retention, counted from the forecast's GFS init time (weather/retention.py): the whole
+    # forecast for forecast_retention_days, the chunks of the day-1-only leads for
+    # early_lead_retention_hours. Defaults and minimums: the protocol's promise (16 days) and
+    # the day-1 window (48 h). A miner may keep longer; shorter is refused at start.
+    forecast_retention_days: float = Field(
+        default_factory=lambda: _retention().RETENTION_PROMISE / timedelta(days=1), gt=0
+    )
+    early_lead_retention_hours: float = Field(
+        default_factory=lambda: _retention().DAY1_WINDOW / timedelta(hours=1), gt=0
+    )
     min_validator_stake: float = Field(default=1000.0, ge=0)
     validator_allowlist: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(default=16_384, gt=0)
@@ -89,6 +107,23 @@ class MinerSettings(BaseModel):
     file_rate_limit_per_minute: int = Field(default=12_000, gt=0)
     serve_axon: bool = False
     external_ip: str | None = None
+
+    @model_validator(mode="after")
+    def _keeps_the_retention_promise(self) -> MinerSettings:
+        self.retention_rule()  # raises RetentionTooShort (a ValueError) when shorter
+        return self
+
+    def retention_rule(self) -> RetentionRule:
+        return _retention().RetentionRule(
+            keep=timedelta(days=self.forecast_retention_days),
+            early_leads=timedelta(hours=self.early_lead_retention_hours),
+        )
+
+
+def _retention() -> ModuleType:
+    """The retention rule's module, imported on use: it reads the pipeline's leads, whose
+    modules import this one."""
+    return importlib.import_module("gaia.tasks.defined_tasks.weather.retention")
 
 
 class Settings(BaseSettings):

@@ -78,6 +78,18 @@ class StaticChainClient:
         await asyncio.to_thread(
             _write_json_atomic, self.weights_dir / f"{self.hotkey}.json", document
         )
+        await asyncio.to_thread(self._append_history, document)
+
+    def _append_history(self, document: dict[str, Any]) -> None:
+        with open(self.weights_dir / f"{self.hotkey}.history.jsonl", "a") as history:
+            history.write(json.dumps(document) + "\n")
+
+    def weight_history(self, hotkey: str) -> list[dict[str, Any]]:
+        """Every submission of ``hotkey``, oldest first (a chain's record of extrinsics)."""
+        target = self.weights_dir / f"{hotkey}.history.jsonl"
+        if not target.exists():
+            return []
+        return [json.loads(line) for line in target.read_text().splitlines() if line]
 
     async def serve(self, ip: str, port: int) -> None:
         document = {"ip": ip, "port": int(port)}

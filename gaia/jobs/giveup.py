@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gaia.clock import Now, system_clock
 from gaia.jobs import sql
 from gaia.jobs.registry import JobRegistry, JobSpec, job_logger
 
@@ -70,17 +71,20 @@ class ReapResult:
 
 
 async def reap_expired(
-    session_factory: async_sessionmaker[AsyncSession], registry: JobRegistry, *, limit: int = 500
+    session_factory: async_sessionmaker[AsyncSession], registry: JobRegistry, *, limit: int = 500,
+    clock: Now = system_clock,
 ) -> ReapResult:
     """Recover running jobs of the registry's types whose lease has expired.
 
-    A job with attempts left goes back to the queue at once (the lost attempt counts); one
-    without fails, and its give-up hook runs.
+    A job with attempts left goes back to the queue, due at ``clock()`` (the lost attempt
+    counts); one without fails, and its give-up hook runs.
     """
     types = registry.job_types
     async with session_factory() as session, session.begin():
         row = (
-            await session.execute(sql.REQUEUE_EXPIRED, {"job_types": types, "limit": limit})
+            await session.execute(
+                sql.REQUEUE_EXPIRED, {"job_types": types, "limit": limit, "now": clock()}
+            )
         ).one()
         requeued = int(row[0])
         exhausted = (

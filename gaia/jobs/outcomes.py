@@ -45,13 +45,17 @@ class NotReady(JobOutcome):
 
     ``until`` must be timezone-aware; the job runs again at that time. Whether this uses up
     an attempt is the job type's policy (``RetryPolicy.not_ready_uses_attempt``).
+    ``progressed`` says the handler finished a part of its work on this run (an ERA5 lead
+    scored): the wait that follows starts with fresh attempts, so transient failures before
+    that part never count against the parts after it.
     """
 
-    def __init__(self, until: datetime, reason: str) -> None:
+    def __init__(self, until: datetime, reason: str, *, progressed: bool = False) -> None:
         if until.tzinfo is None:
             raise ValueError(f"NotReady needs a timezone-aware time, got naive {until}")
         super().__init__(reason)
         self.until = until
+        self.progressed = progressed
 
 
 INVALID_PREFIX = "invalid: "

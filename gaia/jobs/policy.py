@@ -85,6 +85,8 @@ def _not_ready(
     outcome: NotReady, attempts: int, max_attempts: int, timeout_s: float, policy: RetryPolicy
 ) -> Resolution:
     error = f"not ready: {outcome.reason}"
+    if outcome.progressed:
+        return Resolution(JobStatus.QUEUED, 0, timeout_s, run_at=outcome.until, error=error)
     if not policy.not_ready_uses_attempt:
         return Resolution(JobStatus.QUEUED, attempts - 1, timeout_s, run_at=outcome.until, error=error)
     if attempts >= max_attempts:

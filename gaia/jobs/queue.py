@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from gaia.clock import Now, system_clock
 from gaia.database.validator_schema import JobStatus
 from gaia.jobs import sql
 from gaia.jobs.policy import RetryPolicy
@@ -48,11 +49,13 @@ class JobQueue:
     """Enqueues jobs with the attempts and timeout of their type's policy.
 
     Enqueue runs on the caller's session or connection and commits with it: the state
-    change and the next job commit together or not at all.
+    change and the next job commit together or not at all. A job without ``run_at`` is due
+    at ``clock()``.
     """
 
-    def __init__(self, policies: Mapping[str, RetryPolicy]) -> None:
+    def __init__(self, policies: Mapping[str, RetryPolicy], clock: Now = system_clock) -> None:
         self._policies = dict(policies)
+        self.clock = clock
 
     def policy(self, job_type: str) -> RetryPolicy:
         try:
@@ -78,6 +81,7 @@ class JobQueue:
                 "payload": _payload_dict(payload),
                 "singleton_key": singleton_key,
                 "run_at": _aware(run_at),
+                "now": self.clock(),
                 "max_attempts": policy.max_attempts,
                 "timeout_s": policy.timeout_s,
             },
@@ -101,6 +105,7 @@ class JobQueue:
                 "max_attempts": [p.max_attempts for p in policies],
                 "timeouts": [p.timeout_s for p in policies],
                 "run_at": _aware(run_at),
+                "now": self.clock(),
             },
         )
         return list(result.scalars())
@@ -118,20 +123,47 @@ async def job_counts(executor: Executor) -> dict[tuple[str, JobStatus], int]:
     return {(job_type, JobStatus(status)): n for job_type, status, n in rows}
 
 
-async def requeue_job(executor: Executor, job_id: int) -> bool:
-    """Put a failed or cancelled job back in the queue with a fresh set of attempts.
+async def requeue_job(executor: Executor, job_id: int, *, now: datetime | None = None) -> bool:
+    """Put a failed or cancelled job back in the queue with a fresh set of attempts, due at
+    ``now`` (default: the system clock).
 
     Returns False when the job is not failed or cancelled. Raises
     :class:`LiveSingletonExists` when a live job holds its singleton key (the caller's
     transaction is then aborted).
     """
     try:
-        result = await executor.execute(sql.REQUEUE_FINISHED, {"id": job_id})
+        result = await executor.execute(
+            sql.REQUEUE_FINISHED, {"id": job_id, "now": now or system_clock()}
+        )
     except IntegrityError as exc:
         raise LiveSingletonExists(
             f"job {job_id} cannot be requeued: a live job holds its singleton key"
         ) from exc
     return result.first() is not None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueTiming:
+    """Where the queue stands at a moment: what runs, what is due, when the next job is."""
+
+    running: int
+    due: int
+    next_run_at: datetime | None
+
+    @property
+    def settled(self) -> bool:
+        """Nothing running and nothing due: only a later moment can bring work."""
+        return self.running == 0 and self.due == 0
+
+
+async def queue_timing(executor: Executor, now: datetime) -> QueueTiming:
+    running, due, next_run_at = (await executor.execute(sql.NEXT_DUE, {"now": now})).one()
+    return QueueTiming(int(running), int(due), next_run_at)
+
+
+async def wake_workers(executor: Executor) -> None:
+    """Notify every listening worker that jobs may be due (a virtual clock moved on)."""
+    await executor.execute(sql.WAKE_WORKERS)
 
 
 async def cancel_job(executor: Executor, job_id: int) -> bool:

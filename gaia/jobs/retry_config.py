@@ -4,6 +4,13 @@ The per-miner figures are the plan's. ``max_attempts`` counts runs of the handle
 3-attempt policy waits after attempts 1 and 2 only: query_miner's third delay (900 s) and
 day1_score's (1200 s) apply only if an operator raises ``max_attempts`` on a job.
 
+Miner calls: a call's timeout is derived from the job's current timeout, and a miner that
+does not answer in time is ``TimedOut``, so each such attempt doubles the next one's
+(query_miner 60 s up to 300 s, poll_miner 30 s up to 120 s). A poll of a miner that answers
+"still running" is ``NotReady`` and uses no attempt: polls go on until the run's commit
+deadline, and poll_miner's 10 attempts count only polls that fail (timeout, refused
+connection, 5xx, 401/403/429).
+
 Singletons (our choice, not the plan's):
 
 - ``weather.run.create``: database work and a metagraph read; 5 attempts, 60/300/900 s, so a
@@ -45,7 +52,9 @@ RETRY_CONFIG: Final[Mapping[str, RetryPolicy]] = MappingProxyType(
         ),
         WeatherJob.ORCHESTRATE: RetryPolicy(5, (30, 120, 300), timeout_s=300, max_timeout_s=1200),
         WeatherJob.QUERY_MINER: RetryPolicy(3, (60, 300, 900), timeout_s=60, max_timeout_s=300),
-        WeatherJob.POLL_MINER: RetryPolicy(10, (300,), timeout_s=30, max_timeout_s=120),
+        WeatherJob.POLL_MINER: RetryPolicy(
+            10, (300,), timeout_s=30, max_timeout_s=120, not_ready_uses_attempt=False
+        ),
         WeatherJob.DAY1_SCORE: RetryPolicy(3, (300, 600, 1200), timeout_s=300, max_timeout_s=1200),
         WeatherJob.ERA5_SCORE: RetryPolicy(
             5, (3600,), timeout_s=900, max_timeout_s=3600, not_ready_uses_attempt=False

@@ -1,5 +1,10 @@
 """Every SQL statement of the job queue, by name.
 
+Due times (``run_at``) are compared with the injected clock's time, passed in as a parameter,
+never with the database's ``now()``: a simulation on a virtual clock moves them all at once.
+Leases, heartbeats and bookkeeping stamps (``updated_at``, ``finished_at``) use the database's
+own time.
+
 Statements run through SQLAlchemy (the caller's transaction, inspection, give-up) use
 ``:name`` parameters; the worker's hot path (the cycle, heartbeat, release) runs on raw
 asyncpg connections and uses ``$n`` parameters.
@@ -18,13 +23,13 @@ CHANNEL: Final = "gaia_jobs"
 
 _LIVE = "status IN ('queued', 'running')"
 _CONFLICT = f"ON CONFLICT (singleton_key) WHERE {_LIVE} DO NOTHING"
-_NOTIFY_IF_DUE = f"CASE WHEN run_at <= now() THEN pg_notify('{CHANNEL}', '') END"
+_NOTIFY_IF_DUE = f"CASE WHEN run_at <= :now THEN pg_notify('{CHANNEL}', '') END"
 
 ENQUEUE: Final[TextClause] = text(
     f"""
     WITH inserted AS (
         INSERT INTO validator_jobs (job_type, payload, singleton_key, run_at, max_attempts, timeout_s)
-        VALUES (:job_type, :payload, :singleton_key, COALESCE(:run_at, now()),
+        VALUES (:job_type, :payload, :singleton_key, COALESCE(:run_at, :now),
                 :max_attempts, :timeout_s)
         {_CONFLICT}
         RETURNING id, run_at
@@ -34,13 +39,14 @@ ENQUEUE: Final[TextClause] = text(
 ).bindparams(
     bindparam("payload", type_=JSONB),
     bindparam("run_at", type_=DateTime(timezone=True)),
+    bindparam("now", type_=DateTime(timezone=True)),
 )
 
 ENQUEUE_MANY: Final[TextClause] = text(
     f"""
     WITH inserted AS (
         INSERT INTO validator_jobs (job_type, payload, singleton_key, run_at, max_attempts, timeout_s)
-        SELECT u.job_type, u.payload::jsonb, u.singleton_key, COALESCE(:run_at, now()),
+        SELECT u.job_type, u.payload::jsonb, u.singleton_key, COALESCE(:run_at, :now),
                u.max_attempts, u.timeout_s
         FROM unnest(:job_types, :payloads, :singleton_keys, :max_attempts, :timeouts)
              AS u(job_type, payload, singleton_key, max_attempts, timeout_s)
@@ -51,6 +57,7 @@ ENQUEUE_MANY: Final[TextClause] = text(
     """
 ).bindparams(
     bindparam("run_at", type_=DateTime(timezone=True)),
+    bindparam("now", type_=DateTime(timezone=True)),
     bindparam("job_types", type_=ARRAY(Text)),
     bindparam("payloads", type_=ARRAY(Text)),
     bindparam("singleton_keys", type_=ARRAY(Text)),
@@ -66,7 +73,7 @@ CYCLE: Final = """
         SET status = d.status::job_status,
             attempts = d.attempts,
             timeout_s = d.timeout_s,
-            run_at = COALESCE(d.run_at, now() + make_interval(secs => d.delay_s)),
+            run_at = COALESCE(d.run_at, $13::timestamptz + make_interval(secs => d.delay_s)),
             last_error = COALESCE(d.error, j.last_error),
             locked_by = NULL, lease_until = NULL, updated_at = now(),
             finished_at = CASE WHEN d.status = 'queued' THEN NULL ELSE now() END
@@ -78,7 +85,7 @@ CYCLE: Final = """
         RETURNING j.id
     ), picked AS (
         SELECT id FROM validator_jobs
-        WHERE status = 'queued' AND run_at <= now() AND job_type = ANY($3::text[])
+        WHERE status = 'queued' AND run_at <= $13::timestamptz AND job_type = ANY($3::text[])
         ORDER BY run_at, id
         LIMIT $4
         FOR UPDATE SKIP LOCKED
@@ -92,9 +99,11 @@ CYCLE: Final = """
 """One round trip of the worker: write a batch of finished jobs and claim up to $4 more.
 
 $1 worker id, $2 lease seconds, $3 job types this worker handles, $4 how many to claim;
-$5.. the finished jobs (id, claimed attempt, new status, attempts, timeout, delay or run_at,
-error), applied only to jobs this worker still holds at the claimed attempt. Jobs put back in
-the queue by this statement are not visible to its own claim (one snapshot).
+$5..$12 the finished jobs (id, claimed attempt, new status, attempts, timeout, delay or run_at,
+error), applied only to jobs this worker still holds at the claimed attempt; $13 the clock's
+now, against which due times are compared and delays counted (leases use the database's own
+time). Jobs put back in the queue by this statement are not visible to its own claim (one
+snapshot).
 """
 
 EXTEND_LEASES: Final = """
@@ -106,7 +115,7 @@ EXTEND_LEASES: Final = """
 RELEASE: Final = f"""
     WITH released AS (
         UPDATE validator_jobs
-        SET status = 'queued', attempts = attempts - 1, run_at = now(),
+        SET status = 'queued', attempts = attempts - 1, run_at = $3::timestamptz,
             last_error = 'released unfinished at shutdown by ' || locked_by,
             locked_by = NULL, lease_until = NULL, updated_at = now()
         WHERE id = ANY($2::bigint[]) AND status = 'running' AND locked_by = $1
@@ -114,7 +123,7 @@ RELEASE: Final = f"""
     )
     SELECT count(*), pg_notify('{CHANNEL}', '') FROM released
 """
-"""Shutdown: hand unfinished jobs back without counting the attempt."""
+"""Shutdown: hand unfinished jobs back without counting the attempt ($3: the clock's now)."""
 
 # --- give-up and reaper (SQLAlchemy, so hooks share the transaction) ------------------------
 
@@ -140,7 +149,7 @@ REQUEUE_EXPIRED: Final[TextClause] = text(
         FOR UPDATE SKIP LOCKED
     ), requeued AS (
         UPDATE validator_jobs AS j
-        SET status = 'queued', run_at = now(),
+        SET status = 'queued', run_at = :now,
             last_error = 'lease expired on ' || j.locked_by || ' during attempt ' || j.attempts,
             locked_by = NULL, lease_until = NULL, updated_at = now()
         FROM expired WHERE j.id = expired.id
@@ -148,7 +157,9 @@ REQUEUE_EXPIRED: Final[TextClause] = text(
     )
     SELECT count(*), CASE WHEN count(*) > 0 THEN pg_notify('{CHANNEL}', '') END FROM requeued
     """
-).bindparams(bindparam("job_types", type_=ARRAY(Text)))
+).bindparams(
+    bindparam("job_types", type_=ARRAY(Text)), bindparam("now", type_=DateTime(timezone=True)),
+)
 
 SELECT_EXHAUSTED_EXPIRED: Final[TextClause] = text(
     """
@@ -176,13 +187,13 @@ REQUEUE_FINISHED: Final[TextClause] = text(
     f"""
     WITH requeued AS (
         UPDATE validator_jobs
-        SET status = 'queued', attempts = 0, run_at = now(), finished_at = NULL, updated_at = now()
+        SET status = 'queued', attempts = 0, run_at = :now, finished_at = NULL, updated_at = now()
         WHERE id = :id AND status IN ('failed', 'cancelled')
         RETURNING id
     )
     SELECT id, pg_notify('{CHANNEL}', '') FROM requeued
     """
-)
+).bindparams(bindparam("now", type_=DateTime(timezone=True)))
 
 CANCEL_QUEUED: Final[TextClause] = text(
     """
@@ -192,6 +203,19 @@ CANCEL_QUEUED: Final[TextClause] = text(
     RETURNING id
     """
 )
+
+NEXT_DUE: Final[TextClause] = text(
+    """
+    SELECT count(*) FILTER (WHERE status = 'running'),
+           count(*) FILTER (WHERE status = 'queued' AND run_at <= :now),
+           min(run_at) FILTER (WHERE status = 'queued' AND run_at > :now)
+    FROM validator_jobs WHERE status IN ('queued', 'running')
+    """
+).bindparams(bindparam("now", type_=DateTime(timezone=True)))
+"""Running jobs, jobs due at ``:now``, and the next later due time (a virtual clock's next stop)."""
+
+WAKE_WORKERS: Final[TextClause] = text(f"SELECT pg_notify('{CHANNEL}', '')")
+"""Tell idle workers to claim again (after a virtual clock moved on)."""
 
 PURGE_FINISHED: Final[TextClause] = text(
     """

@@ -20,6 +20,9 @@ worker that dies instead loses the attempt when its lease expires).
 
 Any error of the runtime's own database work (a lost connection) stops the worker with that
 error: its jobs come back through their leases, and the process supervisor restarts it.
+
+Due times are compared with the injected clock (``clock``), never with the database's time,
+so the worker follows a virtual clock in a simulation; leases stay on real time.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gaia.clock import Now, system_clock
 from gaia.config import ValidatorSettings
 from gaia.database.validator_schema import JobStatus
 from gaia.jobs import sql
@@ -111,6 +115,7 @@ class Worker:
         options: WorkerOptions,
         *,
         worker_id: str | None = None,
+        clock: Now = system_clock,
     ) -> None:
         if not len(registry):
             raise ValueError("a worker needs at least one registered job type")
@@ -119,6 +124,7 @@ class Worker:
         self._job_types = registry.job_types
         self._session_factory = session_factory
         self._opts = options
+        self._clock = clock
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._held: dict[int, _Claimed] = {}  # claimed and not yet finished
         self._waiting: deque[_Claimed] = deque()  # held, not started (prefetched)
@@ -129,6 +135,11 @@ class Worker:
         self._conn: asyncpg.Connection | None = None
         self._conn_lock = asyncio.Lock()
         self._group: asyncio.TaskGroup | None = None
+
+    @property
+    def idle(self) -> bool:
+        """No job is held or waiting to be written back."""
+        return not self._held and not self._finished
 
     def stop(self) -> None:
         """Stop claiming and shut down gracefully (safe to call from a signal handler)."""
@@ -212,6 +223,7 @@ class Worker:
             [r.delay_s for r in done],
             [r.run_at for r in done],
             [r.error[-MAX_ERROR_CHARS:] if r.error else None for r in done],
+            self._clock(),
         )
 
     def _start(self, row: asyncpg.Record) -> None:
@@ -296,7 +308,7 @@ class Worker:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self._opts.reap_every_s)
-            await reap_expired(self._session_factory, self._registry)
+            await reap_expired(self._session_factory, self._registry, clock=self._clock)
             retention = self._opts.retention_days
             if retention is not None and loop.time() - last_purge >= PURGE_INTERVAL_S:
                 last_purge = loop.time()
@@ -318,7 +330,7 @@ class Worker:
         if started:
             await asyncio.wait(started)
         if leftover:
-            await self._fetch(sql.RELEASE, self.worker_id, leftover)
+            await self._fetch(sql.RELEASE, self.worker_id, leftover, self._clock())
             log.warning("worker %s: released %d unfinished jobs: %s",
                         self.worker_id, len(leftover), sorted(leftover))
         self._held.clear()

@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--validator-processes", type=int, default=defaults.validator_processes,
                         help="validator worker processes sharing the queue "
                              f"(default {defaults.validator_processes})")
+    parser.add_argument("--days", type=int, default=None,
+                        help="instead of one hindcast, run the subnet as a live validator for "
+                             "this many simulated days on a virtual clock with production "
+                             "durations; writes calendar.json and a weights-by-day chart")
     parser.add_argument("--plain", action="store_true",
                         help="log lines instead of the live table even on a terminal")
     return parser
@@ -66,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.miners < 4:
         build_parser().error(f"--miners {args.miners}: at least 4 are needed")
+    if args.days is not None and args.days < 1:
+        build_parser().error(f"--days {args.days}: at least 1")
     if args.validator_processes < 1:
         build_parser().error("--validator-processes must be at least 1")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

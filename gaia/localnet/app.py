@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from gaia.config import Settings
 from gaia.database.local_postgres import PostgresNotFound, PostgresStartFailed
+from gaia.localnet.calendar import CALENDAR_START, CalendarRun, calendar_archive, simulate
+from gaia.localnet.calendar_report import problems, write_calendar
 from gaia.localnet.database import (
     DatabaseUnavailable,
     LocalnetDatabase,
@@ -35,6 +37,7 @@ from gaia.localnet.driver import (
 from gaia.localnet.processes import ProcessFailed
 from gaia.localnet.report import Scoreboard, format_scoreboard, gather, write_report
 from gaia.localnet.subnet import Subnet, cached_archive, clear_away, miner_roster, new_subnet
+from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming
 from gaia.validator.weights import NoPositiveScores, WeightVector
 
 
@@ -49,6 +52,7 @@ class LocalnetOptions:
     database_name: str = "gaia_localnet"
     validator_processes: int = 1
     plain: bool = False
+    days: int | None = None  # live as a validator for this many simulated days instead
 
 
 Say = Callable[[str], None]
@@ -100,6 +104,8 @@ def _session(options: LocalnetOptions, settings: Settings, stack: ExitStack, say
     workdir = options.workdir.resolve()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     database = _database(options, settings, workdir, stack, say)
+    if options.days is not None:
+        return _calendar_session(options, workdir, database, stack, say, stamp)
     subnet = _subnet(options, workdir, database, stack, say)
     board = _drive(options, subnet, database, started)
     print(format_scoreboard(board), flush=True)
@@ -109,6 +115,28 @@ def _session(options: LocalnetOptions, settings: Settings, stack: ExitStack, say
     if options.keep_running:
         _keep_running(subnet, database)
     return 0 if board.run_status == "completed" else 1
+
+
+def _calendar_session(options: LocalnetOptions, workdir: Path, database: LocalnetDatabase,
+                      stack: ExitStack, say: Say, stamp: str) -> int:
+    assert options.days is not None
+    began = time.monotonic()
+    archive = calendar_archive(workdir / "archive", options.days, options.grid_deg, options.seed)
+    say(f"calendar archive {archive.root} ready in {time.monotonic() - began:.1f} s "
+        f"(GFS cycles for {options.days} daily runs, ERA5 published 5 days behind the clock)")
+    stack.callback(clear_away(workdir / "subnet").join)
+    subnet = new_subnet(workdir / "subnet", archive, miner_roster(options.miners))
+    stack.callback(subnet.stop)
+    say(f"{options.days} simulated days from {CALENDAR_START:%Y-%m-%d} on a virtual clock, "
+        "production durations; validator and miners in this process")
+    calendar = asyncio.run(simulate(CalendarRun(options.days, subnet, database.url, say)))
+    json_path, png_path = write_calendar(calendar, workdir / "reports" / stamp)
+    found = problems(calendar, RunTiming())
+    for problem in found:
+        say(f"problem: {problem}")
+    say(f"{options.days} days lived in {time.monotonic() - began:.0f} s ({calendar.jumps} clock "
+        f"jumps); report: {json_path}\n        {png_path}")
+    return 0 if not found else 1
 
 
 def _database(options: LocalnetOptions, settings: Settings, workdir: Path, stack: ExitStack,

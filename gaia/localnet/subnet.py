@@ -119,25 +119,30 @@ class Subnet:
     def gfs_base_url(self) -> str:
         return self.archive.gfs_base_url(self.server.url)
 
-    def miner_args(self, miner: Member) -> list[str]:
+    def miner_args(self, miner: Member, *, any_cycle_age: bool = True) -> list[str]:
+        """Flags of one miner; ``any_cycle_age`` lets it accept the archive's old cycles
+        (a hindcast), without it the miner keeps its production window."""
         assert miner.spec is not None
         data_dir = self.root / miner.spec.role
+        age = ["--max-cycle-age-hours", str(ANY_CYCLE_AGE_HOURS)] if any_cycle_age else []
         return [*_wallet_flags(miner.wallet), "--chain", "static",
                 "--chain.static-path", str(self.chain_path), "--host", "127.0.0.1",
                 "--port", str(miner.port), "--data-dir", str(data_dir),
                 "--model", miner.spec.model, "--gfs.base-url", self.gfs_base_url,
                 "--gfs.fallback-url", "", "--data.cache-dir", str(data_dir / "gfs-cache"),
-                "--max-cycle-age-hours", str(ANY_CYCLE_AGE_HOURS),
-                "--serve-axon", "--external-ip", "127.0.0.1"]
+                *age, "--serve-axon", "--external-ip", "127.0.0.1"]
 
-    def validator_args(self, database_url: str) -> list[str]:
-        return ["worker", "--database-url", database_url, *_wallet_flags(self.validator.wallet),
+    def validator_args(self, database_url: str, *, fast: bool = True) -> list[str]:
+        """Flags of a validator; ``fast`` adds the worker mode and the shrunk durations of the
+        one-run localnet, without it the settings are production's."""
+        mode = ["worker"] if fast else []
+        return [*mode, "--database-url", database_url, *_wallet_flags(self.validator.wallet),
                 "--chain", "static", "--chain.static-path", str(self.chain_path),
                 "--gfs.base-url", self.gfs_base_url, "--gfs.fallback-url", "",
                 "--data.cache-dir", str(self.root / "validator" / "cache"),
                 "--era5.url", self.archive.era5_url(self.server.url),
                 "--climatology.url", self.archive.climatology_url(self.server.url),
-                *FAST_VALIDATOR_FLAGS]
+                *(FAST_VALIDATOR_FLAGS if fast else ())]
 
     def start_miners(self) -> None:
         for miner in self.miners:

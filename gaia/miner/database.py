@@ -18,8 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 from gaia.database.miner_schema import AuthNonce, MinerBase, MinerJob
 from gaia.tasks.defined_tasks.weather.protocol import MinerJobStatus
+from gaia.tasks.defined_tasks.weather.retention import Cutoff
 
 UNFINISHED = (MinerJobStatus.FETCHING_INPUTS, MinerJobStatus.INFERENCE_RUNNING)
+FINISHED = (MinerJobStatus.FORECAST_READY, MinerJobStatus.FAILED)
 
 
 def database_url_for(database_url: str | None, data_dir: Path) -> str:
@@ -107,9 +109,21 @@ class MinerDatabase:
             )
             return [JobRecord.of(r) for r in rows]
 
-    async def finished_before(self, cutoff: datetime) -> list[JobRecord]:
+    async def finished_within(
+        self, statuses: Sequence[MinerJobStatus], cutoff: Cutoff
+    ) -> list[JobRecord]:
+        """Finished jobs in ``statuses`` that ``cutoff`` covers (init time and finish time
+        both before it), oldest init first."""
         async with self._sessions() as session:
-            rows = await session.scalars(select(MinerJob).where(MinerJob.finished_at < cutoff))
+            rows = await session.scalars(
+                select(MinerJob)
+                .where(
+                    MinerJob.status.in_(statuses),
+                    MinerJob.gfs_init_time < cutoff.init_before,
+                    MinerJob.finished_at < cutoff.finished_before,
+                )
+                .order_by(MinerJob.gfs_init_time)
+            )
             return [JobRecord.of(r) for r in rows]
 
     async def _update(

@@ -1,7 +1,8 @@
 """Service behind the forecast routes: the signed manifest and the files it lists.
 
 Paths are built only from a job id found in the database and a key listed in that job's
-manifest (``store_file_path``), so no request can name a file outside the store.
+manifest (``store_file_path``), so no request can name a file outside the store. A listed
+file the retention rule has deleted is a 404, like an unlisted one.
 """
 
 from __future__ import annotations
@@ -40,11 +41,16 @@ class ForecastFiles:
         return manifest_path(root)
 
     async def file(self, job_id: str, key: str) -> Path:
+        """The file behind ``key``; 404 when the manifest does not list it, or when the
+        retention rule has deleted it (the chunks of day-1-only leads after the day-1 window)."""
         root, manifest_hash = await self._ready_store(job_id)
         try:
-            return store_file_path(root, key, _manifest(root, manifest_hash))
+            path = store_file_path(root, key, _manifest(root, manifest_hash))
         except StoreKeyRejected as exc:
             raise NotFound(f"job {job_id} has no file {key!r} in its manifest") from exc
+        if not path.is_file():
+            raise NotFound(f"job {job_id} no longer keeps {key!r} (deleted by its retention)")
+        return path
 
     async def _ready_store(self, job_id: str) -> tuple[Path, str]:
         job = await self._db.get_job(job_id)

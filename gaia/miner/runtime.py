@@ -4,6 +4,12 @@ Start: open the database (creating its tables), load the wallet and the model, r
 metagraph, resume unfinished jobs, start the periodic tasks (metagraph refresh, retention
 purge), publish the axon when asked. Stop: cancel jobs (they resume at the next start) and
 the periodic tasks, close the database.
+
+Retention (``gaia.tasks.defined_tasks.weather.retention``) is counted from each forecast's
+GFS init time: the chunks of the day-1-only leads go after the day-1 window, the whole
+forecast (files, then row) after the protocol's promise, neither sooner than a day after the
+forecast was finished (hindcasts). The periodic tasks sleep on the injected clock, so a
+simulation that moves a virtual clock moves them too.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,9 +29,10 @@ import bittensor as bt
 
 from gaia.chain.client import ChainClient, ChainError
 from gaia.chain.factory import build_chain_client
+from gaia.clock import Now, sleep_for, system_clock
 from gaia.config import Settings
 from gaia.miner.auth import Authenticator, RateLimiter
-from gaia.miner.database import MinerDatabase, database_url_for
+from gaia.miner.database import FINISHED, MinerDatabase, database_url_for
 from gaia.miner.deps import MinerServices
 from gaia.miner.forecasts import ForecastFiles
 from gaia.miner.jobs import JobService
@@ -34,14 +41,13 @@ from gaia.miner.pipeline import PipelineContext, run_job, store_dir
 from gaia.miner.runner import JobRunner
 from gaia.miner.validators import ValidatorRegistry
 from gaia.tasks.defined_tasks.weather.data.gfs import GfsSource
+from gaia.tasks.defined_tasks.weather.forecast_store import PARTIAL_SUFFIX
+from gaia.tasks.defined_tasks.weather.protocol import MinerJobStatus
+from gaia.tasks.defined_tasks.weather.retention import RetentionRule, delete_early_leads
 
 log = logging.getLogger(__name__)
 
 MAINTENANCE_INTERVAL_S = 600.0
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def load_wallet(settings: Settings) -> bt.Wallet:
@@ -49,20 +55,50 @@ def load_wallet(settings: Settings) -> bt.Wallet:
     return bt.Wallet(name=wallet.name, hotkey=wallet.hotkey, path=str(wallet.path.expanduser()))
 
 
-async def purge_expired(db: MinerDatabase, store_root: Path, cutoff: datetime) -> int:
-    """Delete the forecasts (files, then rows) of jobs finished before ``cutoff``."""
-    expired = await db.finished_before(cutoff)
+def _remove_store(store_root: Path, job_id: str) -> None:
+    """Delete a job's store and any partial one a failed run left beside it."""
+    root = store_dir(store_root, job_id)
+    for path in (root, root.with_name(root.name + PARTIAL_SUFFIX)):
+        if path.exists():
+            shutil.rmtree(path)
+
+
+async def purge_expired(
+    db: MinerDatabase, store_root: Path, rule: RetentionRule, now: datetime
+) -> int:
+    """Delete the finished jobs (files, then rows) whose forecast's retention ended by ``now``."""
+    expired = await db.finished_within(FINISHED, rule.expired(now))
     for job in expired:
-        await asyncio.to_thread(shutil.rmtree, store_dir(store_root, job.job_id), True)
+        await asyncio.to_thread(_remove_store, store_root, job.job_id)
         await db.delete_job(job.job_id)
-        log.info("deleted expired forecast %s (finished %s)", job.job_id, job.finished_at)
+        log.info("deleted expired forecast %s (init %s)", job.job_id, job.gfs_init_time)
     return len(expired)
 
 
-async def _every(interval_s: float, action: Callable[[], Awaitable[Any]], what: str) -> None:
-    """Run ``action`` every ``interval_s``; a failure is logged and retried next time."""
+async def purge_early_leads(
+    db: MinerDatabase, store_root: Path, rule: RetentionRule, now: datetime
+) -> int:
+    """Delete the day-1-only leads' chunks of the ready forecasts past the day-1 window at
+    ``now``; returns how many files went (0 once every such forecast is done)."""
+    due = await db.finished_within(
+        [MinerJobStatus.FORECAST_READY], rule.early_leads_expired(now)
+    )
+    deleted = 0
+    for job in due:
+        count = await asyncio.to_thread(delete_early_leads, store_dir(store_root, job.job_id))
+        if count:
+            log.info("deleted %d early-lead chunks of %s (init %s)",
+                     count, job.job_id, job.gfs_init_time)
+        deleted += count
+    return deleted
+
+
+async def _every(
+    clock: Now, interval_s: float, action: Callable[[], Awaitable[Any]], what: str
+) -> None:
+    """Run ``action`` every ``interval_s`` of ``clock``; a failure is logged and retried next time."""
     while True:
-        await asyncio.sleep(interval_s)
+        await sleep_for(clock, interval_s)
         try:
             await action()
         except Exception:  # noqa: BLE001 - periodic task top level: log, keep the last state
@@ -89,10 +125,11 @@ def _axon_ip(settings: Settings) -> str:
 class MinerRuntime:
     """Owns the database, the job runner and the periodic tasks of one miner process."""
 
-    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, settings: Settings, *, clock: Now = system_clock) -> None:
         self.settings = settings
         self.clock = clock
         miner = settings.miner
+        self.retention = miner.retention_rule()
         self.data_dir = miner.data_dir.expanduser()
         self.store_root = self.data_dir / "forecasts"
         self.db = MinerDatabase(database_url_for(miner.database_url, self.data_dir))
@@ -160,18 +197,23 @@ class MinerRuntime:
         tasks = [
             asyncio.create_task(
                 _every(
-                    self.settings.chain.metagraph_refresh_s, registry.refresh, "metagraph refresh"
+                    self.clock,
+                    self.settings.chain.metagraph_refresh_s,
+                    registry.refresh,
+                    "metagraph refresh",
                 )
             ),
-            asyncio.create_task(_every(MAINTENANCE_INTERVAL_S, self._maintain, "maintenance")),
+            asyncio.create_task(
+                _every(self.clock, MAINTENANCE_INTERVAL_S, self._maintain, "maintenance")
+            ),
         ]
         stack.push_async_callback(_cancel, tasks)
 
     async def _maintain(self) -> None:
         now = self.clock()
-        retention = timedelta(days=self.settings.miner.forecast_retention_days)
-        await purge_expired(self.db, self.store_root, now - retention)
+        await purge_expired(self.db, self.store_root, self.retention, now)
         await self.db.forget_nonces_before(now)
+        await purge_early_leads(self.db, self.store_root, self.retention, now)
 
     def _services(
         self, hotkey: str, registry: ValidatorRegistry, runner: JobRunner

@@ -8,6 +8,10 @@ An ``httpx.AsyncClient`` belongs to the event loop that first uses it; code that
 in another loop (zarr's I/O thread) calls ``for_running_loop()``, which returns this
 client or a sibling with the same signer and settings and its own connection pool
 (one per loop, closed with this client).
+
+``timeout`` given to the constructor is every request's default; ``request(timeout_s=…)``
+replaces it for one request (a caller whose own deadline grows, like a job whose timeout
+doubles after each timeout, is not capped by the client's default).
 """
 
 from __future__ import annotations
@@ -78,7 +82,7 @@ class SignedClient:
 
     def _build(
         self, method: str, url: str, receiver_hotkey: str, json: Any, content: bytes | None,
-        headers: dict[str, str] | None,
+        headers: dict[str, str] | None, timeout_s: float | None = None,
     ) -> httpx.Request:
         if json is not None and content is not None:
             raise ValueError("pass json or content, not both")
@@ -87,7 +91,10 @@ class SignedClient:
         if json is not None:
             body = jsonlib.dumps(json, separators=(",", ":")).encode("utf-8")
             all_headers.setdefault("Content-Type", "application/json")
-        request = self._client.build_request(method, url, content=body, headers=all_headers)
+        request = self._client.build_request(
+            method, url, content=body, headers=all_headers,
+            timeout=httpx.USE_CLIENT_DEFAULT if timeout_s is None else timeout_s,
+        )
         target = request.url.raw_path.decode("ascii")
         request.headers.update(http_auth.sign(
             self.signer, method=method, path=target, body=body, receiver_ss58=receiver_hotkey,
@@ -103,10 +110,12 @@ class SignedClient:
         json: Any = None,
         content: bytes | None = None,
         headers: dict[str, str] | None = None,
+        timeout_s: float | None = None,
     ) -> httpx.Response:
-        """Send one signed request and read the whole response."""
+        """Send one signed request and read the whole response; ``timeout_s`` (for each of
+        connect, write, read and pool) replaces the client's timeout for this request."""
         self.bind_to_running_loop()
-        request = self._build(method, url, receiver_hotkey, json, content, headers)
+        request = self._build(method, url, receiver_hotkey, json, content, headers, timeout_s)
         return await self._client.send(request)
 
     async def get(self, url: str, receiver_hotkey: str, **kwargs: Any) -> httpx.Response:

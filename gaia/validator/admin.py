@@ -4,7 +4,7 @@
     responses RUN_ID                 per-miner states of one run, with failure reasons
     queue                            jobs by type and state
     hindcast --init YYYY-MM-DDTHH    create a hindcast run (scored, never weighted)
-    requeue RUN_ID HOTKEY            start a failed miner's chain again for a run
+    requeue RUN_ID HOTKEY            a failed miner starts over; a stuck one gets its next job
     reseed RUN_ID                    download a run's GFS data again and continue
     rescore RUN_ID [--hotkey H]      recompute the ERA5 scores and roll-up of scored miners
     weights [--submit]               the weights the scores give now (and submit them)
@@ -103,8 +103,26 @@ async def create_hindcast(
     )
 
 
+NEXT_JOB: dict[MinerResponseStatus, WeatherJob] = {
+    MinerResponseStatus.CREATED: WeatherJob.QUERY_MINER,
+    MinerResponseStatus.FETCH_INITIATED: WeatherJob.POLL_MINER,
+    MinerResponseStatus.INFERENCE_RUNNING: WeatherJob.POLL_MINER,
+    MinerResponseStatus.FORECAST_READY: WeatherJob.DAY1_SCORE,
+    MinerResponseStatus.DAY1_SCORING: WeatherJob.DAY1_SCORE,
+    MinerResponseStatus.DAY1_SCORED: WeatherJob.ERA5_SCORE,
+    MinerResponseStatus.ERA5_SCORING: WeatherJob.ERA5_SCORE,
+}
+"""The job that moves a response on from each non-terminal state."""
+
+
 async def requeue_miner(session: AsyncSession, queue: JobQueue, run_id: int, hotkey: str) -> str:
-    """A failed response starts over: its row and scores are replaced by a fresh one."""
+    """Get one miner of a run going again.
+
+    A failed response starts over: its row and scores are replaced by a fresh one and
+    ``weather.query_miner`` is queued. A response in a non-terminal state gets the job its
+    state needs (:data:`NEXT_JOB`), as a live singleton; if a live job already holds that key
+    nothing changes (:class:`AdminError` says so). ``era5_scored`` is final.
+    """
     response = await session.scalar(
         select(WeatherMinerResponse).where(WeatherMinerResponse.run_id == run_id,
                                            WeatherMinerResponse.miner_hotkey == hotkey)
@@ -112,9 +130,22 @@ async def requeue_miner(session: AsyncSession, queue: JobQueue, run_id: int, hot
     )
     if response is None:
         raise AdminError(f"run {run_id} has no response from {hotkey}")
-    if response.status is not MinerResponseStatus.FAILED:
-        raise AdminError(f"{hotkey} is {response.status.value} in run {run_id}, not failed")
-    uid = response.miner_uid
+    if response.status is MinerResponseStatus.FAILED:
+        return await _start_over(session, queue, response)
+    job_type = NEXT_JOB.get(response.status)
+    if job_type is None:
+        raise AdminError(f"{hotkey} is {response.status.value} in run {run_id}: nothing to requeue")
+    payload = ResponsePayload(run_id=run_id, response_id=response.id, miner_hotkey=hotkey)
+    key = singleton_key(job_type, run=run_id, hotkey=hotkey)
+    job_id = await queue.enqueue(session, job_type, payload, singleton_key=key)
+    if job_id is None:
+        raise AdminError(f"{hotkey} is {response.status.value} in run {run_id} and a live "
+                         f"{job_type} job already holds {key}; nothing changed")
+    return f"{hotkey} ({response.status.value}) in run {run_id}: {job_type} queued (job {job_id})"
+
+
+async def _start_over(session: AsyncSession, queue: JobQueue, response: WeatherMinerResponse) -> str:
+    run_id, hotkey, uid = response.run_id, response.miner_hotkey, response.miner_uid
     await db.delete_response(session, response.id)
     response_id = await db.insert_response(session, run_id, hotkey, uid)
     await db.move_run(session, run_id, [RunStatus.COMPLETED, *db.ROLLED_UP_RUN_STATUSES],
@@ -148,7 +179,8 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
     hindcast = commands.add_parser("hindcast", help="create a hindcast run")
     hindcast.add_argument("--init", required=True, type=_cycle, help="GFS cycle, YYYY-MM-DDTHH")
     hindcast.add_argument("--commit-window-minutes", type=float, default=180.0)
-    requeue = commands.add_parser("requeue", help="start a failed miner again for a run")
+    requeue = commands.add_parser(
+        "requeue", help="start a failed miner over, or re-enqueue a stuck miner's next job")
     requeue.add_argument("run_id", type=int)
     requeue.add_argument("hotkey")
     commands.add_parser("reseed", help="download a run's GFS data again").add_argument(

@@ -7,12 +7,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gaia.chain.factory import build_chain_client
 from gaia.config import Settings
 from gaia.net.signed_http import SignedClient
+from gaia.tasks.defined_tasks.weather.pipeline.context import ERA5_LEAD_HOURS
 from gaia.tasks.defined_tasks.weather.pipeline.forecasts import ForecastRef
 from gaia.tasks.defined_tasks.weather.pipeline.scoring_service import (
     ScoringEnvironment,
     ScoringService,
 )
-from gaia.tasks.defined_tasks.weather.scoring.records import SUMMARY_VARIABLE, Metric, ScoreKind
+from gaia.tasks.defined_tasks.weather.pipeline.steps.era5_step import write_rollup
 from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus
 from gaia.validator.database import validator_database_manager as db
 from gaia.validator.periodic import package_version_key
@@ -36,17 +37,13 @@ async def rescore_run(
                 continue
             async with factory() as session:
                 target = await db.response_target(session, response_id)
-                day1 = {s.metric: s.value for s in await db.scores_of(
-                    session, run_id, response_hotkey, ScoreKind.DAY1) if s.variable == SUMMARY_VARIABLE}
             assert target.miner_job_id is not None
             forecast = ForecastRef(run.gfs_init_time, target.base_url, response_hotkey,
                                    target.miner_job_id, target.manifest_hash)
-            records = await service.score_era5(
-                forecast, day1_passed=day1.get(Metric.PASSED) == 1.0,
-                day1_clone=day1.get(Metric.CLONE) == 1.0,
-            )
+            records = await service.score_era5_leads(forecast, ERA5_LEAD_HOURS)
             async with factory.begin() as session:
                 await db.store_scores(session, run_id, response_hotkey, records)
+                await write_rollup(session, run_id, response_hotkey, ERA5_LEAD_HOURS)
             done.append(response_hotkey)
     return f"rescored {len(done)} miners of run {run_id}: {', '.join(done) or 'none'}"
 
@@ -59,7 +56,7 @@ async def show_weights(
         runs = await db.latest_scored_runs(session, window)
         registered = await db.registrations(session)
     if not runs:
-        return "no fully scored live run yet"
+        return "no live run with day-1 scores yet"
     try:
         vector = compute_weights(runs, registered, window=window)
     except NoPositiveScores:

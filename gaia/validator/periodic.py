@@ -60,7 +60,7 @@ async def submit_weights(ctx: PeriodicContext, payload: PeriodicPayload, job: Jo
         runs = await db.latest_scored_runs(session, ctx.weights_window)
         registered = await db.registrations(session)
     if not runs:
-        job.log.info("no fully scored live run yet: no weights to set")
+        job.log.info("no live run with day-1 scores yet: no weights to set")
         return
     try:
         vector = compute_weights(runs, registered, window=ctx.weights_window)

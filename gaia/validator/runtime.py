@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 from gaia.chain.client import ChainClient
 from gaia.chain.factory import build_chain_client
-from gaia.clock import system_clock
+from gaia.clock import Clock, system_clock
 from gaia.config import Settings
 from gaia.database.migrations import require_head
 from gaia.jobs.queue import JobQueue, asyncpg_dsn
@@ -32,6 +32,7 @@ from gaia.tasks.defined_tasks.weather.pipeline.scoring_service import (
 )
 from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming
 from gaia.tasks.defined_tasks.weather.pipeline.workers import all_policies, build_registry
+from gaia.tasks.defined_tasks.weather.retention import schedule_retention_warnings
 from gaia.validator import periodic
 from gaia.validator.health import log_health
 
@@ -64,7 +65,10 @@ class ValidatorParts:
 
 
 @contextlib.asynccontextmanager
-async def validator_parts(settings: Settings, *, with_scheduler: bool) -> AsyncIterator[ValidatorParts]:
+async def validator_parts(
+    settings: Settings, *, with_scheduler: bool, clock: Clock = system_clock,
+) -> AsyncIterator[ValidatorParts]:
+    """Everything the validator runs, on one clock (a simulation passes a virtual one)."""
     engine = create_async_engine(settings.database_url, pool_size=10, max_overflow=20)
     try:
         await require_head(engine)
@@ -77,7 +81,7 @@ async def validator_parts(settings: Settings, *, with_scheduler: bool) -> AsyncI
                                  processes=settings.validator.scoring_processes)
         try:
             yield _assemble(settings, engine, session_factory, chain, gfs, signed, scoring,
-                            hotkey, with_scheduler)
+                            hotkey, with_scheduler, clock)
         finally:
             scoring.close()
             await signed.aclose()
@@ -98,23 +102,26 @@ def _gfs_source(settings: Settings) -> GfsSource:
 def _assemble(
     settings: Settings, engine: AsyncEngine, session_factory: async_sessionmaker,
     chain: ChainClient, gfs: GfsSource, signed: SignedClient, scoring: ScoringService,
-    hotkey: str, with_scheduler: bool,
+    hotkey: str, with_scheduler: bool, clock: Clock,
 ) -> ValidatorParts:
     v = settings.validator
-    queue = JobQueue(all_policies())
+    queue = JobQueue(all_policies(), clock)
     timing = RunTiming(schedule_hour_utc=v.schedule_hour_utc)
     context = PipelineContext(
         session_factory=session_factory, queue=queue, settings=v, timing=timing,
-        clock=system_clock, gfs=gfs, chain=chain, miners=MinerClient(signed),
+        clock=clock, gfs=gfs, chain=chain, miners=MinerClient(signed),
         forecasts=scoring, own_hotkey=hotkey,
     )
     periodic_ctx = periodic.PeriodicContext(session_factory, chain, v.weights_window_runs)
     worker = Worker(asyncpg_dsn(settings.database_url), build_registry(context, periodic_ctx),
                     session_factory,
-                    WorkerOptions.from_settings(v, shutdown_grace_s=v.shutdown_grace_s))
+                    WorkerOptions.from_settings(v, shutdown_grace_s=v.shutdown_grace_s),
+                    clock=clock)
+    for line in schedule_retention_warnings(timing, context.era5_leads):
+        log.warning("retention: %s", line)
     scheduler = None
     if with_scheduler:
-        scheduler = Scheduler(session_factory, queue, timing, system_clock, [
+        scheduler = Scheduler(session_factory, queue, timing, clock, [
             PeriodicJob(periodic.METAGRAPH_SYNC,
                         timedelta(seconds=settings.chain.metagraph_refresh_s)),
             PeriodicJob(periodic.SET_WEIGHTS, timedelta(seconds=v.weights_interval_s)),

@@ -1,6 +1,8 @@
 """Run scores → chain weights (pure functions; the caller queries and submits).
 
-1. Take the ``window`` latest fully scored live runs (hindcasts never count).
+1. Take the ``window`` latest live runs whose day-1 scoring is over (hindcasts never
+   count); a young run's score is provisional and sharpens as ERA5 leads arrive. The
+   window has one source, ``validator.weights_window_runs`` (7).
 2. For each currently registered hotkey: clip each run score to ≥ 0; a run without a
    score for the hotkey, or initialised before the hotkey's current registration,
    counts 0; average over the window.
@@ -20,7 +22,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-DEFAULT_WINDOW = 5
 DEFAULT_POWER = 2.0
 _VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)")
 
@@ -50,7 +51,7 @@ class WeightVector:
 
 
 def average_scores(
-    runs: Iterable[RunScores], registrations: Iterable[Registration], window: int = DEFAULT_WINDOW
+    runs: Iterable[RunScores], registrations: Iterable[Registration], *, window: int
 ) -> dict[str, float]:
     """Mean clipped score per registered hotkey over the latest ``window`` runs."""
     if window < 1:
@@ -81,7 +82,8 @@ def to_weights(averages: Mapping[str, float], power: float = DEFAULT_POWER) -> d
 def compute_weights(
     runs: Iterable[RunScores],
     registrations: Iterable[Registration],
-    window: int = DEFAULT_WINDOW,
+    *,
+    window: int,
     power: float = DEFAULT_POWER,
 ) -> WeightVector:
     """Weights by current UID from run scores (see module doc)."""
@@ -89,7 +91,7 @@ def compute_weights(
     uids = {registration.hotkey: registration.uid for registration in registered}
     if len(set(uids.values())) != len(registered):
         raise ValueError("registrations must name each hotkey and each uid once")
-    weights = to_weights(average_scores(runs, registered, window), power)
+    weights = to_weights(average_scores(runs, registered, window=window), power)
     pairs = sorted((uids[hotkey], weight) for hotkey, weight in weights.items())
     return WeightVector(tuple(uid for uid, _ in pairs), tuple(weight for _, weight in pairs))
 

@@ -235,6 +235,11 @@ ROLLED_UP_RUN_STATUSES = frozenset({
 })
 
 
+DAY1_OVER_RUN_STATUSES = frozenset({
+    RunStatus.AWAITING_ERA5, RunStatus.SCORING_ERA5, RunStatus.COMPLETED,
+})
+
+
 async def refresh_run_status(session: AsyncSession, run_id: int) -> RunStatus:
     """Recompute a fanned-out run's status from its responses (the run row is locked first,
     so concurrent steps of one run serialise here). Runs before fan-out or already finished
@@ -304,7 +309,9 @@ def _miner_row(neuron: Neuron) -> dict[str, object]:
 
 
 async def latest_scored_runs(session: AsyncSession, window: int) -> list[RunScores]:
-    """Roll-up scores of the ``window`` latest completed live runs (hindcasts never count).
+    """Roll-up scores of the ``window`` latest live runs whose day-1 phase is over (newest
+    first; hindcasts never count): no response of theirs is before ``day1_scored``, so
+    every miner of theirs has a run score or never will.
 
     A run's ``queried_at`` is when it fanned out to its miners (its responses' creation)."""
     queried_at = func.min(WeatherMinerResponse.created_at)
@@ -312,7 +319,7 @@ async def latest_scored_runs(session: AsyncSession, window: int) -> list[RunScor
         select(WeatherForecastRun.id, queried_at)
         .join(WeatherMinerResponse, WeatherMinerResponse.run_id == WeatherForecastRun.id)
         .where(WeatherForecastRun.mode == RunMode.LIVE,
-               WeatherForecastRun.status == RunStatus.COMPLETED)
+               WeatherForecastRun.status.in_(list(DAY1_OVER_RUN_STATUSES)))
         .group_by(WeatherForecastRun.id)
         .order_by(WeatherForecastRun.gfs_init_time.desc())
         .limit(window)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 from sqlalchemy import select, text, update
 
+from gaia.clock import VirtualClock
 from gaia.database.validator_schema import JobStatus, ValidatorJob
 from gaia.jobs import (
     RETRY_CONFIG,
@@ -26,9 +27,11 @@ from gaia.jobs import (
     asyncpg_dsn,
     reap_expired,
 )
+from gaia.jobs.queue import queue_timing, wake_workers
 from tests.integration.jobs.waiting import wait_for
 
 UNTIL = datetime(2030, 1, 1, tzinfo=UTC)
+START = datetime(2026, 3, 1, 12, tzinfo=UTC)  # the harness's virtual clock starts here
 
 
 @pytest.fixture
@@ -54,6 +57,7 @@ class Harness:
         self.dsn = asyncpg_dsn(database_url)
         self.session_factory = session_factory
         self.registry = JobRegistry()
+        self.clock = VirtualClock(START)  # due times follow it; leases stay on real time
 
     def register(self, job_type: str, handler, policy: RetryPolicy | None = None, **kw) -> None:
         policy = policy or RETRY_CONFIG[job_type]
@@ -61,11 +65,13 @@ class Harness:
 
     async def enqueue(self, job_type: str, payload: dict[str, Any]) -> int:
         async with self.session_factory() as session, session.begin():
-            return await JobQueue(self.registry.policies()).enqueue(session, job_type, payload)
+            return await JobQueue(self.registry.policies(), self.clock).enqueue(
+                session, job_type, payload)
 
     def worker(self, **options: Any) -> Worker:
         options = {"concurrency": 4, "idle_poll_s": 0.05, **options}
-        return Worker(self.dsn, self.registry, self.session_factory, WorkerOptions(**options))
+        return Worker(self.dsn, self.registry, self.session_factory, WorkerOptions(**options),
+                      clock=self.clock)
 
     async def work(self, **options: Any) -> None:
         await self.worker(**options).run(until_idle=True)
@@ -77,7 +83,7 @@ class Harness:
     async def make_due(self, job_id: int) -> None:
         async with self.session_factory() as session, session.begin():
             await session.execute(
-                update(ValidatorJob).where(ValidatorJob.id == job_id).values(run_at=text("now()")))
+                update(ValidatorJob).where(ValidatorJob.id == job_id).values(run_at=self.clock()))
 
     async def rows(self, query: str) -> list[tuple]:
         async with self.session_factory() as session:
@@ -90,8 +96,8 @@ def harness(database_url, session_factory, give_ups) -> Harness:
 
 
 def delay_of(job: ValidatorJob) -> float:
-    """The backoff the queue applied: run_at and updated_at are set by one statement."""
-    return (job.run_at - job.updated_at).total_seconds()
+    """The backoff the queue applied, counted on the harness's clock (which stands still)."""
+    return (job.run_at - START).total_seconds()
 
 
 async def test_retry_follows_query_miner_backoff_then_gives_up(harness):
@@ -128,12 +134,13 @@ async def test_backoff_scale_shrinks_the_policy_delay(harness):
     assert delay_of(await harness.job(job_id)) == pytest.approx(3.0)
 
 
-async def test_not_ready_counts_attempts_for_poll_miner(harness):
+async def test_not_ready_counts_attempts_when_the_policy_says_so(harness):
     async def running(payload, ctx):
         raise NotReady(UNTIL, "inference running")
 
-    harness.register(WeatherJob.POLL_MINER, running)
-    job_id = await harness.enqueue(WeatherJob.POLL_MINER, {"tag": "p"})
+    counted = RetryPolicy(10, (300,), timeout_s=30, max_timeout_s=120, not_ready_uses_attempt=True)
+    harness.register("test.counted_wait", running, policy=counted)
+    job_id = await harness.enqueue("test.counted_wait", {"tag": "p"})
     for attempt in range(1, 10):
         await harness.work()
         job = await harness.job(job_id)
@@ -146,17 +153,23 @@ async def test_not_ready_counts_attempts_for_poll_miner(harness):
     assert await harness.rows("SELECT * FROM give_ups") == [("p", reason, "failed")]
 
 
-async def test_not_ready_does_not_use_attempts_for_era5_score(harness):
-    async def unpublished(payload, ctx):
-        raise NotReady(UNTIL, "ERA5 not published")
+@pytest.mark.parametrize(("job_type", "reason"), [
+    (WeatherJob.ERA5_SCORE, "ERA5 not published"),
+    (WeatherJob.POLL_MINER, "inference running"),  # polled to the deadline, not 10 times
+])
+async def test_not_ready_uses_no_attempt_for_waits_that_are_nobodys_fault(
+    harness, job_type, reason
+):
+    async def waiting(payload, ctx):
+        raise NotReady(UNTIL, reason)
 
-    harness.register(WeatherJob.ERA5_SCORE, unpublished)
-    job_id = await harness.enqueue(WeatherJob.ERA5_SCORE, {"tag": "e"})
-    for _ in range(RETRY_CONFIG[WeatherJob.ERA5_SCORE].max_attempts + 2):
+    harness.register(job_type, waiting)
+    job_id = await harness.enqueue(job_type, {"tag": "e"})
+    for _ in range(RETRY_CONFIG[job_type].max_attempts + 2):
         await harness.work()
         job = await harness.job(job_id)
         assert (job.status, job.attempts, job.run_at) == (JobStatus.QUEUED, 0, UNTIL)
-        assert job.last_error == "not ready: ERA5 not published"
+        assert job.last_error == f"not ready: {reason}"
         await harness.make_due(job_id)
 
 
@@ -259,13 +272,44 @@ async def test_reaper_requeues_expired_leases_and_fails_exhausted_ones(harness):
         await session.execute(update(ValidatorJob).where(ValidatorJob.id == exhausted).values(
             **running, attempts=3, lease_until=past))
 
-    result = await reap_expired(harness.session_factory, harness.registry)
+    result = await reap_expired(harness.session_factory, harness.registry, clock=harness.clock)
     assert (result.requeued, result.failed) == (1, 1)
     states = {i: ((j := await harness.job(i)).status, j.attempts) for i in (alive, expired, exhausted)}
     assert states == {alive: (JobStatus.RUNNING, 1), expired: (JobStatus.QUEUED, 1),
                       exhausted: (JobStatus.FAILED, 3)}
     reason = "gave up after 3 attempts: lease expired on gone"
     assert await harness.rows("SELECT * FROM give_ups") == [("exhausted", reason, "failed")]
+
+
+async def test_due_times_follow_the_injected_clock_not_the_database(harness, engine):
+    """A job due an hour ahead of the virtual clock waits, though the database's own time is
+    years later; moving the clock and waking the workers runs it at once."""
+    ran = []
+
+    async def done(payload, ctx):
+        ran.append(harness.clock())
+
+    harness.register(WeatherJob.ORCHESTRATE, done)
+    async with harness.session_factory() as session, session.begin():
+        job_id = await JobQueue(harness.registry.policies(), harness.clock).enqueue(
+            session, WeatherJob.ORCHESTRATE, {"run_id": 1}, run_at=START + timedelta(hours=1))
+    worker = harness.worker(idle_poll_s=600)
+    running = asyncio.create_task(worker.run())
+    async with harness.session_factory() as session:
+        timing = await queue_timing(session, harness.clock())
+    assert (timing.running, timing.due, timing.next_run_at) == (0, 0, START + timedelta(hours=1))
+    await asyncio.sleep(0.3)
+    assert ran == [] and (await harness.job(job_id)).status is JobStatus.QUEUED
+
+    harness.clock.advance(timedelta(hours=1))
+    async with harness.session_factory() as session, session.begin():
+        await wake_workers(session)
+    await wait_for(engine, f"SELECT status::text FROM validator_jobs WHERE id = {job_id}",
+                   lambda s: s == "succeeded", timeout_s=60)
+    assert ran == [START + timedelta(hours=1)]
+    assert worker.idle
+    worker.stop()
+    await running
 
 
 async def test_idle_worker_wakes_on_notify(harness, engine):

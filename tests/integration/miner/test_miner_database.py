@@ -11,9 +11,19 @@ import pytest
 
 from gaia.database.miner_schema import MinerJob
 from gaia.miner.database import UNFINISHED, MinerDatabase, database_url_for
-from gaia.miner.runtime import purge_expired
+from gaia.miner.errors import NotFound
+from gaia.miner.forecasts import ForecastFiles
+from gaia.miner.runtime import purge_early_leads, purge_expired
+from gaia.tasks.defined_tasks.weather.forecast_store import chunk_key
 from gaia.tasks.defined_tasks.weather.protocol import MinerJobStatus, job_id_for
+from gaia.tasks.defined_tasks.weather.retention import (
+    DAY1_WINDOW,
+    RETENTION_PROMISE,
+    RetentionRule,
+    early_lead_keys,
+)
 from tests.fixtures.database import create_database, drop_database
+from tests.fixtures.forecast_store import INIT_TIME, new_keypair, write_small_forecast
 
 HOTKEY = "5FREZBzaQ5VSCgD1MN28qqwKdiJ8NPMajtJ3JEnvauicHS3k"
 T0 = datetime(2025, 1, 1, 6, tzinfo=UTC)
@@ -105,19 +115,73 @@ async def test_nonces_refuse_replays_until_forgotten(db: MinerDatabase) -> None:
     assert await db.remember_nonce("validator-a", 123, expires)
 
 
-async def test_purge_deletes_expired_forecasts_files_and_rows(
+async def _finish(
+    db: MinerDatabase, job: MinerJob, finished_at: datetime, *, ready: bool = True
+) -> None:
+    await db.get_or_create_job(job)
+    await db.begin_attempt(job.job_id, NOW)
+    if ready:
+        await db.mark_inference_running(job.job_id, 40, NOW)
+        assert await db.mark_ready(job.job_id, "b" * 64, finished_at)
+    else:
+        assert await db.mark_failed(job.job_id, "GfsUnavailable", finished_at)
+
+
+def _named(job: MinerJob, job_id: str) -> MinerJob:
+    job.job_id = job_id
+    return job
+
+
+async def test_purge_expires_forecasts_by_init_time_not_finish_time(
     db: MinerDatabase, tmp_path: Path
 ) -> None:
-    old, _ = await db.get_or_create_job(new_job())
-    fresh, _ = await db.get_or_create_job(new_job(T0 + timedelta(days=1)))
-    for job, finished_at in ((old, NOW), (fresh, NOW + timedelta(days=6))):
-        await db.begin_attempt(job.job_id, NOW)
-        await db.mark_inference_running(job.job_id, 40, NOW)
-        await db.mark_ready(job.job_id, "b" * 64, finished_at)
-        (tmp_path / job.job_id / "2t" / "c").mkdir(parents=True)
-        (tmp_path / job.job_id / "manifest.json").write_text("{}")
+    late = _named(new_job(T0), "late")  # finished 10 days after its init: still goes at T0 + 16 d
+    failed = _named(new_job(T0), "failed")
+    running = _named(new_job(T0), "running")
+    fresh = _named(new_job(T0 + timedelta(days=1)), "fresh")
+    await _finish(db, late, T0 + timedelta(days=10))
+    await _finish(db, failed, T0 + timedelta(hours=2), ready=False)
+    await _finish(db, fresh, T0 + timedelta(days=1, hours=7))
+    await db.get_or_create_job(running)
+    for job_id in ("late", "fresh", "running"):
+        (tmp_path / job_id / "2t" / "c").mkdir(parents=True)
+    (tmp_path / "failed.partial").mkdir()  # what a crashed write leaves
 
-    purged = await purge_expired(db, tmp_path, cutoff=NOW + timedelta(days=1))
-    assert purged == 1
-    assert await db.get_job(old.job_id) is None and not (tmp_path / old.job_id).exists()
-    assert await db.get_job(fresh.job_id) is not None and (tmp_path / fresh.job_id).exists()
+    rule = RetentionRule()
+    assert await purge_expired(db, tmp_path, rule, T0 + RETENTION_PROMISE - timedelta(minutes=1)) == 0
+    assert await purge_expired(db, tmp_path, rule, T0 + RETENTION_PROMISE + timedelta(minutes=1)) == 2
+    for gone in ("late", "failed"):
+        assert await db.get_job(gone) is None
+    assert not (tmp_path / "late").exists() and not (tmp_path / "failed.partial").exists()
+    for kept in ("fresh", "running"):
+        assert await db.get_job(kept) is not None and (tmp_path / kept).exists()
+
+
+async def test_early_leads_go_after_the_day1_window_on_a_real_store(
+    db: MinerDatabase, tmp_path: Path
+) -> None:
+    init = datetime.fromisoformat(str(INIT_TIME)[:19]).replace(tzinfo=UTC)
+    job = _named(new_job(init), "job-1")
+    written = write_small_forecast(tmp_path / "job-1", new_keypair(), leads=(6, 12, 18, 24, 48))
+    await _finish(db, job, init + timedelta(hours=7))
+    manifest = written.signed.manifest
+    early = set(early_lead_keys(manifest))
+    everything = set(manifest.files) | {"manifest.json"}
+    rule = RetentionRule()
+
+    assert await purge_early_leads(db, tmp_path, rule, init + DAY1_WINDOW - timedelta(minutes=1)) == 0
+    assert _files(tmp_path / "job-1") == everything
+    after = init + DAY1_WINDOW + timedelta(minutes=1)
+    assert await purge_early_leads(db, tmp_path, rule, after) == len(early) > 0
+    assert _files(tmp_path / "job-1") == everything - early
+    assert await purge_early_leads(db, tmp_path, rule, after) == 0  # done once
+
+    files = ForecastFiles(db=db, store_root=tmp_path)
+    kept = chunk_key("2t", manifest.lead_hours.index(24), None)
+    assert (await files.file("job-1", kept)).is_file()
+    with pytest.raises(NotFound, match="no longer keeps"):
+        await files.file("job-1", chunk_key("2t", manifest.lead_hours.index(6), None))
+
+
+def _files(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}

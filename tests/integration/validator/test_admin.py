@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from gaia.database.validator_schema import ValidatorJob, WeatherMinerResponse, WeatherMinerScore
+from gaia.database.validator_schema import (
+    Base,
+    JobStatus,
+    ValidatorJob,
+    WeatherMinerResponse,
+    WeatherMinerScore,
+)
 from gaia.jobs.queue import JobQueue
 from gaia.jobs.retry_config import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.workers import all_policies
@@ -76,9 +83,63 @@ async def test_requeue_starts_a_failed_miner_over(session_factory: async_session
     assert scores == ["5Done"]
     assert (job.job_type, job.payload["miner_hotkey"]) == (WeatherJob.QUERY_MINER, "5Failed")
     assert run.status is RunStatus.SCORING_DAY1  # one miner is before day-1 again
-    with pytest.raises(admin.AdminError, match="not failed"):
+    with pytest.raises(admin.AdminError, match="era5_scored .* nothing to requeue"):
         async with session_factory.begin() as session:
             await admin.requeue_miner(session, QUEUE, run_id, "5Done")
+
+
+@pytest.mark.parametrize(("status", "job_type"), [
+    (MinerResponseStatus.CREATED, WeatherJob.QUERY_MINER),
+    (MinerResponseStatus.FETCH_INITIATED, WeatherJob.POLL_MINER),
+    (MinerResponseStatus.INFERENCE_RUNNING, WeatherJob.POLL_MINER),
+    (MinerResponseStatus.FORECAST_READY, WeatherJob.DAY1_SCORE),
+    (MinerResponseStatus.DAY1_SCORING, WeatherJob.DAY1_SCORE),
+    (MinerResponseStatus.DAY1_SCORED, WeatherJob.ERA5_SCORE),
+    (MinerResponseStatus.ERA5_SCORING, WeatherJob.ERA5_SCORE),
+])
+async def test_requeue_of_a_stuck_miner_enqueues_the_job_its_state_needs(
+    session_factory: async_sessionmaker, status: MinerResponseStatus, job_type: WeatherJob,
+) -> None:
+    run_id = await _run_with_responses(session_factory, {"5Stuck": status})
+    async with session_factory.begin() as session:
+        message = await admin.requeue_miner(session, QUEUE, run_id, "5Stuck")
+    assert job_type in message and status.value in message
+    async with session_factory() as session:
+        response = await session.scalar(select(WeatherMinerResponse))
+        jobs = list(await session.scalars(select(ValidatorJob)))
+    assert response.status is status  # the row is kept as it is, scores too
+    assert [(j.job_type, j.status, j.singleton_key, j.payload["response_id"]) for j in jobs] == [
+        (job_type, JobStatus.QUEUED, f"{job_type}:run={run_id}:hotkey=5Stuck", response.id)]
+    with pytest.raises(admin.AdminError, match=f"live {job_type} job already holds"):
+        async with session_factory.begin() as session:
+            await admin.requeue_miner(session, QUEUE, run_id, "5Stuck")
+    async with session_factory() as session:
+        assert len(list(await session.scalars(select(ValidatorJob)))) == 1  # nothing changed
+
+
+def test_the_command_line_requeues_a_stuck_miner_once(database_url: str) -> None:
+    asyncio.run(_stuck_response(database_url))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GAIA_")}
+    command = [sys.executable, "-m", "gaia.validator.admin", "--database-url", database_url,
+               "requeue", "1", "5Stuck"]
+    first = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, env=env,
+                           timeout=60)
+    again = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, env=env,
+                           timeout=60)
+    assert first.returncode == 0 and WeatherJob.POLL_MINER in first.stdout, first.stderr
+    assert again.returncode == 2 and "already holds" in again.stderr
+
+
+async def _stuck_response(database_url: str) -> None:
+    engine = create_async_engine(database_url)
+    try:
+        factory = async_sessionmaker(engine, expire_on_commit=False)
+        async with factory.begin() as session:
+            tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+            await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        await _run_with_responses(factory, {"5Stuck": MinerResponseStatus.INFERENCE_RUNNING})
+    finally:
+        await engine.dispose()
 
 
 async def test_reseed_only_before_fan_out_or_after_an_error(

@@ -41,7 +41,7 @@ def test_plan_figures():
     assert (POLL.max_attempts, POLL.backoff_s) == (10, (300,))
     assert (DAY1.max_attempts, DAY1.backoff_s) == (3, (300, 600, 1200))
     assert (ERA5.max_attempts, ERA5.backoff_s) == (5, (3600,))
-    assert POLL.not_ready_uses_attempt and not ERA5.not_ready_uses_attempt
+    assert not POLL.not_ready_uses_attempt and not ERA5.not_ready_uses_attempt
     assert set(RETRY_CONFIG) == set(WeatherJob)
 
 
@@ -79,10 +79,11 @@ def test_timeout_doubles_the_next_timeout_up_to_the_cap():
     assert "timed out after 60 s" in r.error
 
 
-def test_not_ready_uses_an_attempt_for_poll_miner():
-    r = run(NotReady(LATER, "inference running"), POLL, attempts=4)
+def test_not_ready_uses_an_attempt_where_the_policy_says_so():
+    counting = RetryPolicy(10, (300,), timeout_s=30, max_timeout_s=120)
+    r = run(NotReady(LATER, "inference running"), counting, attempts=4)
     assert (r.status, r.attempts, r.run_at) == (JobStatus.QUEUED, 4, LATER)
-    last = run(NotReady(LATER, "inference running"), POLL, attempts=10)
+    last = run(NotReady(LATER, "inference running"), counting, attempts=10)
     assert last.status is JobStatus.FAILED
     assert last.error == "still not ready after 10 attempts: inference running"
 
@@ -122,3 +123,16 @@ def test_outcomes_refuse_bad_arguments():
     with pytest.raises(ValueError, match=">= 0"):
         Retry("x", delay=-1)
     assert NotReady(LATER - timedelta(hours=1), "r").reason == "r"
+
+
+def test_not_ready_after_progress_starts_the_next_wait_with_fresh_attempts():
+    # attempt 4 follows three failed truth reads; it scored a lead, so the wait for the next
+    # lead starts at attempts 0: its first run is attempt 1 of 5 again
+    r = run(NotReady(LATER, "next lead not covered", progressed=True), ERA5, attempts=4)
+    assert (r.status, r.attempts, r.run_at) == (JobStatus.QUEUED, 0, LATER)
+    # also for a policy whose waits use attempts: progress on the last attempt is no failure
+    counting = RetryPolicy(3, (60,), timeout_s=60, max_timeout_s=60)
+    last = run(NotReady(LATER, "more to do", progressed=True), counting, attempts=3)
+    assert (last.status, last.attempts) == (JobStatus.QUEUED, 0)
+    plain = run(NotReady(LATER, "next lead not covered"), ERA5, attempts=4)
+    assert plain.attempts == 3

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from gaia.tasks.defined_tasks.weather.scoring.rollup import RollupConfig, run_score, weighted_skill
+from gaia.tasks.defined_tasks.weather.scoring.rollup import (
+    LeadSkill,
+    RollupConfig,
+    era5_share,
+    progressive_roll_up,
+    run_score,
+    weighted_skill,
+)
 from tests.fixtures.scoring import era5_result as result
 
 
@@ -38,3 +45,33 @@ def test_run_score_ranks_any_scored_forecast_above_a_gated_one():
     assert run_score(-0.4, eligible=True) == pytest.approx(0.3)
     assert run_score(-0.4, eligible=True) < run_score(-0.3, eligible=True) < run_score(1.0, True)
     assert run_score(0.9, eligible=False) == 0.0
+
+
+def test_the_era5_share_follows_the_lead_weights():
+    config = RollupConfig(lead_weights={24: 3.0, 48: 1.0})
+    assert era5_share({24}, (24, 48), config) == pytest.approx(0.75)
+    assert era5_share({24, 48}, (24, 48), config) == 1.0
+    assert era5_share(set(), (24, 48), config) == 0.0
+    with pytest.raises(ValueError, match="72"):
+        era5_share({72}, (24, 48), config)
+
+
+def test_a_young_run_blends_day1_and_the_leads_so_far():
+    # K = 4 leads, 1 scored with skill 0.2 on msl; d = 0.8: S = 0.75·0.8 + 0.25·0.2 = 0.65
+    rollup = progressive_roll_up([LeadSkill("msl", 0, 24, 0.2)], day1_score=0.8, eligible=True,
+                                 all_leads=(24, 48, 72, 96))
+    assert rollup.weighted_skill == pytest.approx(0.65)
+    assert rollup.score == pytest.approx(0.825)
+    assert rollup.era5_share == 0.25
+
+
+def test_a_fully_scored_run_ignores_day1_quality():
+    skills = [LeadSkill("msl", 0, 24, 0.2), LeadSkill("msl", 0, 48, -0.4)]
+    low = progressive_roll_up(skills, day1_score=0.2, eligible=True, all_leads=(24, 48))
+    high = progressive_roll_up(skills, day1_score=1.0, eligible=True, all_leads=(24, 48))
+    assert low.score == high.score == pytest.approx((1 + (-0.1)) / 2)
+
+
+def test_a_day1_score_outside_zero_one_is_refused():
+    with pytest.raises(ValueError, match="day-1"):
+        progressive_roll_up([], day1_score=1.5, eligible=True, all_leads=(24,))

@@ -1,4 +1,4 @@
-"""The worked example of SCORING.md, number for number (sections "Worked example" A and B)."""
+"""The worked example of SCORING.md, number for number (sections "Worked example" A, B, D)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,11 @@ from gaia.tasks.defined_tasks.weather.scoring.metrics import (
     skill,
 )
 from gaia.tasks.defined_tasks.weather.scoring.records import Metric, ScoreKind
-from gaia.tasks.defined_tasks.weather.scoring.rollup import roll_up
+from gaia.tasks.defined_tasks.weather.scoring.rollup import (
+    lead_skills,
+    progressive_roll_up,
+    roll_up,
+)
 from tests.fixtures.scoring import era5_result
 
 LAT = [-60.0, 0.0, 60.0]
@@ -71,7 +75,9 @@ def test_part_b_roll_up():
     assert [(r.kind, r.variable, r.level, r.lead_hours, r.metric) for r in result.records()] == [
         (ScoreKind.ROLLUP, "all", 0, 0, Metric.SCORE),
         (ScoreKind.ROLLUP, "all", 0, 0, Metric.SKILL),
+        (ScoreKind.ROLLUP, "all", 0, 0, Metric.COVERAGE),
     ]
+    assert result.era5_share == 1.0  # fully scored: the day-1 score (0.9) no longer counts
 
 
 @pytest.mark.parametrize(("passed", "clone"), [(False, False), (True, True)])
@@ -79,3 +85,24 @@ def test_part_b_day1_gate(passed, clone):
     result = roll_up(EXAMPLE_ERA5, day1(passed, clone))
     assert result.gated and result.score == 0.0
     assert result.weighted_skill == pytest.approx(0.5)
+
+
+def test_part_d_a_young_run():
+    # day-1 score d = 0.6; K = 10 leads (24 … 240 h), only lead 24 h scored so far
+    day1_only = progressive_roll_up([], day1_score=0.6, eligible=True,
+                                    all_leads=range(24, 241, 24))
+    assert (day1_only.era5_share, day1_only.weighted_skill) == (0.0, pytest.approx(0.6))
+    assert day1_only.score == pytest.approx(0.8)  # (1 + 0.6) / 2
+    # lead 24 h of part B: skill_1 = (0.15·0.6 + 0.10·0.8 + 0.10·0.7) / 0.35 = 0.24/0.35
+    first = [s for s in lead_skills(EXAMPLE_ERA5) if s.lead_hours == 24]
+    one = progressive_roll_up(first, day1_score=0.6, eligible=True, all_leads=range(24, 241, 24))
+    assert one.era5_share == pytest.approx(0.1)
+    # S = 0.9·0.6 + 0.1·0.685714 = 0.608571, score = 0.804286
+    assert one.weighted_skill == pytest.approx(0.9 * 0.6 + 0.1 * 0.24 / 0.35)
+    assert one.score == pytest.approx(0.804286, abs=1e-6)
+    # the two leads of part B out of K = 2: S = skill_run = 0.5, score 0.75 as in part B
+    both = progressive_roll_up(lead_skills(EXAMPLE_ERA5), day1_score=0.6, eligible=True,
+                               all_leads=(24, 48))
+    assert (both.weighted_skill, both.score) == (pytest.approx(0.5), pytest.approx(0.75))
+    gated = progressive_roll_up(first, day1_score=0.6, eligible=False, all_leads=range(24, 241, 24))
+    assert gated.score == 0.0 and gated.weighted_skill == pytest.approx(one.weighted_skill)

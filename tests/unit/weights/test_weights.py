@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from gaia.config import Settings
 from gaia.validator.weights import (
     NoPositiveScores,
     Registration,
@@ -87,7 +88,14 @@ def test_all_zero_scores_raise():
 def test_duplicate_uids_are_refused():
     registrations = [Registration("A", 1, at(1)), Registration("B", 1, at(1))]
     with pytest.raises(ValueError, match="once"):
-        compute_weights([RunScores(1, at(2), {"A": 1.0})], registrations)
+        compute_weights([RunScores(1, at(2), {"A": 1.0})], registrations, window=1)
+
+
+def test_the_window_has_one_source_a_week_of_daily_runs():
+    # compute_weights takes the window from the caller only; the setting is its one source
+    assert Settings().validator.weights_window_runs == 7
+    with pytest.raises(TypeError):
+        compute_weights([RunScores(1, at(2), {"A": 1.0})], [Registration("A", 0, at(1))])  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,9 @@
 loop, so it works from sync code and from any asyncio loop. Tests read ``requests`` and
 ``bytes_sent`` and switch faults on: ``latency_s``, ``fail_next(n)`` (5xx for the next n
 requests) and ``truncate_next(n)`` (the next n bodies cut in half, headers consistent, as
-a broken proxy would send them).
+a broken proxy would send them). ``rewrite`` (``(path, body) -> body``) changes what a whole
+file GET returns: a simulation publishes ERA5 behind its clock by rewriting the store's
+metadata.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -70,6 +73,7 @@ class ArchiveServer:
         self._truncate_left = 0
         self.requests: list[ServedRequest] = []
         self.bytes_sent = 0
+        self.rewrite: Callable[[str, bytes], bytes] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> ArchiveServer:
@@ -189,5 +193,7 @@ class ArchiveServer:
             return Response(b"", status, headers={**headers, "content-length": str(end - start)})
         with open(path, "rb") as stream:
             body = os.pread(stream.fileno(), end - start, start)
+        if self.rewrite is not None and status == 200 and not truncate:
+            body = self.rewrite(path.relative_to(self.root).as_posix(), body)
         self._record(request, status, len(body))
         return Response(body, status, headers=headers)

@@ -8,6 +8,7 @@ loop. Its errors are the queue's outcomes: ``Invalid`` for anything the miner go
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -41,10 +42,12 @@ class ForecastService(Protocol):
 
     async def score_day1(self, forecast: ForecastRef) -> Day1Outcome: ...
 
-    async def score_era5(
-        self, forecast: ForecastRef, *, day1_passed: bool, day1_clone: bool
+    async def score_era5_leads(
+        self, forecast: ForecastRef, leads: Sequence[int]
     ) -> list[ComponentRecord]:
-        """ERA5 components and the roll-up records."""
+        """The ERA5 component records of ``leads`` only (no roll-up)."""
         ...
 
-    async def truth_available_until(self) -> datetime: ...
+    async def truth_available_until(self) -> datetime:
+        """The last valid time ERA5 covers now (read afresh on each call)."""
+        ...

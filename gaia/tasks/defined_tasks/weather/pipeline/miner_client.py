@@ -1,8 +1,20 @@
 """The validator's side of the miner protocol: signed requests, validated answers.
 
-Transport trouble (refused connection, timeout, 5xx, 429) is :class:`MinerUnreachable`, which
-the steps turn into ``Retry``; an answer that breaks the protocol (4xx, malformed JSON, a
-different job) is :class:`MinerProtocolError`, which they turn into ``Invalid``.
+What a call's failure becomes (``as_outcomes`` turns the exceptions into job outcomes):
+
+- no answer within the call's timeout → :class:`MinerTimedOut` → ``TimedOut``;
+- refused connection, reset or another transport error, HTTP 5xx → :class:`MinerUnreachable`
+  → ``Retry``;
+- HTTP 401, 403, 429 → :class:`MinerRefused` → ``Retry``: clock skew, a miner whose
+  metagraph cache has not yet seen this validator's permit, a rate limit; all may pass;
+- any other 4xx (404 unknown job, 422 cycle refused, 413 …) → :class:`MinerProtocolError`
+  → ``Invalid`` (failed at once);
+- a 2xx answer that is too large, malformed or names another job → ``Invalid``.
+
+``Retry`` waits the job policy's backoff and records the reason (for a refusal: the status
+code and the start of the miner's error text). ``TimedOut`` is a ``Retry`` whose next
+attempt gets the job's doubled timeout; the call's timeout is the caller's (derived from
+the job's current timeout), not the HTTP client's default.
 """
 
 from __future__ import annotations
@@ -16,7 +28,7 @@ from typing import TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from gaia.jobs.outcomes import Invalid, Retry
+from gaia.jobs.outcomes import Invalid, Retry, TimedOut
 from gaia.net.signed_http import SignedClient
 from gaia.tasks.defined_tasks.weather.protocol import (
     INITIATE_FETCH_PATH,
@@ -27,6 +39,8 @@ from gaia.tasks.defined_tasks.weather.protocol import (
 )
 
 MAX_ANSWER_BYTES = 64 * 1024
+MAX_REASON_CHARS = 300
+RETRIED_REFUSALS = frozenset({401, 403, 429})
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -34,15 +48,50 @@ class MinerUnreachable(Exception):
     """The miner could not be reached or answered with a transient error."""
 
 
+class MinerTimedOut(MinerUnreachable):
+    """The miner did not answer within the call's timeout."""
+
+    def __init__(self, call: str, timeout_s: float) -> None:
+        super().__init__(f"{call}: no answer within {timeout_s:g} s")
+        self.call = call
+        self.timeout_s = timeout_s
+
+
+class MinerRefused(MinerUnreachable):
+    """The miner refused a signed call in a way that may pass (401, 403, 429)."""
+
+
 class MinerProtocolError(Exception):
     """The miner answered, but not as the protocol requires."""
 
 
+class MinerCallTimedOut(TimedOut):
+    """``TimedOut`` of a miner call: its reason names the call; ``delay`` as for ``Retry``."""
+
+    def __init__(self, error: MinerTimedOut, delay: float | None = None) -> None:
+        super().__init__(error.timeout_s)
+        self.error = error
+        self.reason = str(error)
+        self.args = (self.reason,)
+        self.delay = delay
+
+
+def retry_after(failure: Retry, delay_s: float) -> Retry:
+    """``failure`` retried after ``delay_s`` instead of the policy's backoff; a timeout stays
+    a ``TimedOut``, so the next attempt still gets the longer timeout."""
+    if isinstance(failure, MinerCallTimedOut):
+        return MinerCallTimedOut(failure.error, delay=delay_s)
+    return Retry(failure.reason, delay=delay_s)
+
+
 @contextlib.contextmanager
 def as_outcomes() -> Iterator[None]:
-    """Unreachable → ``Retry``; a protocol breach → ``Invalid`` (failed at once)."""
+    """Timed out → ``TimedOut``; unreachable or refused → ``Retry``; a protocol breach →
+    ``Invalid`` (failed at once)."""
     try:
         yield
+    except MinerTimedOut as error:
+        raise MinerCallTimedOut(error) from error
     except MinerUnreachable as error:
         raise Retry(str(error)) from error
     except MinerProtocolError as error:
@@ -74,20 +123,31 @@ class MinerClient:
     async def _send(
         self, method: str, url: str, hotkey: str, body: object, timeout_s: float
     ) -> httpx.Response:
+        """One signed call bounded by ``timeout_s`` in all (the request's own HTTP timeout too,
+        so the client's default never caps it)."""
+        call = f"{method} {url}"
         try:
             async with asyncio.timeout(timeout_s):
-                response = await self._client.request(method, url, hotkey, json=body)
-        except (httpx.TransportError, TimeoutError) as error:
-            raise MinerUnreachable(f"{method} {url}: {type(error).__name__}: {error}") from error
-        if response.status_code >= 500 or response.status_code == 429:
-            raise MinerUnreachable(f"{method} {url}: HTTP {response.status_code}")
-        if response.status_code >= 400:
-            raise MinerProtocolError(
-                f"{method} {url} refused: HTTP {response.status_code} {response.text[:300]}"
-            )
+                response = await self._client.request(method, url, hotkey, json=body,
+                                                      timeout_s=timeout_s)
+        except (httpx.TimeoutException, TimeoutError) as error:
+            raise MinerTimedOut(call, timeout_s) from error
+        except httpx.TransportError as error:
+            raise MinerUnreachable(f"{call}: {type(error).__name__}: {error}") from error
+        _check_status(call, response)
         if len(response.content) > MAX_ANSWER_BYTES:
             raise MinerProtocolError(f"{method} {url}: answer larger than {MAX_ANSWER_BYTES} bytes")
         return response
+
+
+def _check_status(call: str, response: httpx.Response) -> None:
+    code = response.status_code
+    if code >= 500:
+        raise MinerUnreachable(f"{call}: HTTP {code}")
+    if code in RETRIED_REFUSALS:
+        raise MinerRefused(f"{call} refused: HTTP {code} {response.text[:MAX_REASON_CHARS]}")
+    if code >= 400:
+        raise MinerProtocolError(f"{call} refused: HTTP {code} {response.text[:MAX_REASON_CHARS]}")
 
 
 def _parse(response: httpx.Response, model: type[M]) -> M:

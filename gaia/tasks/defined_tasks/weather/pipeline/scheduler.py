@@ -4,7 +4,8 @@ Any number of validator processes may run it: the run's job carries its day
 (``weather.run.create:2026-11-28``) and the run row is unique per init time, so they make one
 run; periodic jobs carry their slot (``validator.metagraph_sync:2026-11-28T18:10:00``) and a
 slot whose job exists (live or finished) is not enqueued again. Time comes from the injected
-clock; the scheduler does no work itself.
+clock; the scheduler does no work itself. Between ticks it sleeps, on that clock, until the
+next moment something becomes due (:meth:`Scheduler.next_due`), at most ``max_sleep_s``.
 """
 
 from __future__ import annotations
@@ -13,16 +14,16 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gaia.clock import Now
+from gaia.clock import Now, sleep_for
 from gaia.jobs.queue import JobQueue, singleton_key_used
 from gaia.jobs.retry_config import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import PeriodicPayload, RunCreatePayload
-from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming, periodic_slot
+from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming, next_slot, periodic_slot
 from gaia.tasks.defined_tasks.weather.states import RunMode
 from gaia.validator.database import validator_database_manager as db
 
@@ -79,10 +80,19 @@ class Scheduler:
         job_id = await self._queue.enqueue(session, job_type, payload, singleton_key=key)
         return job_id is not None
 
-    async def run(self, stop: asyncio.Event, every_s: float = 30.0) -> None:
+    def next_due(self, now: datetime) -> datetime:
+        """The first moment after ``now`` at which a tick could enqueue something."""
+        moments = [self._timing.next_scheduled(now)]
+        moments += [next_slot(now, job.every) for job in self._periodic]
+        return min(moments)
+
+    async def run(self, stop: asyncio.Event, max_sleep_s: float = 60.0) -> None:
         while not stop.is_set():
             await self.tick()
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=every_s)
-            except TimeoutError:
-                continue
+            now = self._clock()
+            wait_s = min((self.next_due(now) - now).total_seconds(), max_sleep_s)
+            sleeping = asyncio.ensure_future(sleep_for(self._clock, wait_s))
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({sleeping, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in (sleeping, stopping):
+                waiter.cancel()

@@ -1,6 +1,6 @@
 """The validator's :class:`ForecastService`: verified reads of miners' stores and scoring.
 
-Day-1 and ERA5 scoring run in a process pool (``validator.scoring_processes``; 0 runs them
+Day-1 and ERA5 scoring (one or more ERA5 leads per call) run in a process pool (``validator.scoring_processes``; 0 runs them
 in this process), so the workers' event loop keeps serving other jobs. Each task is
 self-contained: it gets a picklable :class:`ScoringEnvironment`, opens its own signed client
 and sources, reads the miner's forecast one lead at a time through the verified store, and
@@ -31,6 +31,7 @@ from gaia.tasks.defined_tasks.weather.data.climatology import ClimatologySource
 from gaia.tasks.defined_tasks.weather.data.era5 import Era5NotAvailable, Era5Source
 from gaia.tasks.defined_tasks.weather.data.gfs import GfsSource, GfsTransportError
 from gaia.tasks.defined_tasks.weather.data.grid import Grid, GridMismatch, align_truth_to_forecast
+from gaia.tasks.defined_tasks.weather.data.zarr_http import ZarrHttpError
 from gaia.tasks.defined_tasks.weather.forecast_reader import (
     ForecastInvalid,
     ForecastTransportError,
@@ -39,13 +40,12 @@ from gaia.tasks.defined_tasks.weather.forecast_reader import (
     load_lead,
     open_verified_forecast,
 )
-from gaia.tasks.defined_tasks.weather.pipeline.context import DAY1_LEAD_HOURS, ERA5_LEAD_HOURS
+from gaia.tasks.defined_tasks.weather.pipeline.context import DAY1_LEAD_HOURS
 from gaia.tasks.defined_tasks.weather.pipeline.forecasts import Day1Outcome, ForecastRef
 from gaia.tasks.defined_tasks.weather.scoring.day1 import DAY1_FIELDS, Day1Config, score_day1
 from gaia.tasks.defined_tasks.weather.scoring.era5 import Era5Config, Era5Result, score_era5
 from gaia.tasks.defined_tasks.weather.scoring.fields import with_lead_hours
 from gaia.tasks.defined_tasks.weather.scoring.records import ComponentRecord
-from gaia.tasks.defined_tasks.weather.scoring.rollup import gated_roll_up
 
 T = TypeVar("T")
 DAY1_VARIABLES: tuple[str, ...] = tuple(sorted({name for name, _ in DAY1_FIELDS}))
@@ -67,7 +67,6 @@ class ScoringEnvironment:
     era5_url: str
     climatology_url: str
     day1_leads: tuple[int, ...] = DAY1_LEAD_HOURS
-    era5_leads: tuple[int, ...] = ERA5_LEAD_HOURS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ScoringEnvironment:
@@ -107,7 +106,10 @@ class ScoringService:
             self._pool.shutdown(cancel_futures=True)
 
     async def truth_available_until(self) -> datetime:
-        return await asyncio.to_thread(self._era5.available_until)
+        """Read from the store's metadata on every call: a store opened once would keep the
+        ``valid_time_stop`` of that moment for the life of the process."""
+        with _as_outcomes():
+            return await asyncio.to_thread(lambda: Era5Source(self._env.era5_url).available_until())
 
     async def truth_grid(self) -> Grid:
         return await asyncio.to_thread(lambda: Grid.from_dataset(self._era5.dataset))
@@ -133,14 +135,14 @@ class ScoringService:
                 return await _day1(self._env, forecast)
         return await self._in_pool(day1_task, self._env, forecast)
 
-    async def score_era5(
-        self, forecast: ForecastRef, *, day1_passed: bool, day1_clone: bool
+    async def score_era5_leads(
+        self, forecast: ForecastRef, leads: Sequence[int]
     ) -> list[ComponentRecord]:
-        gated = not day1_passed or day1_clone
+        leads = tuple(leads)
         if self._pool is None:
             with _as_outcomes():
-                return await _era5(self._env, forecast, gated)
-        return await self._in_pool(era5_task, self._env, forecast, gated)
+                return await _era5(self._env, forecast, leads)
+        return await self._in_pool(era5_task, self._env, forecast, leads)
 
     async def _in_pool(self, task: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -159,6 +161,8 @@ def _as_outcomes() -> Iterator[None]:
         raise Retry(str(error)) from error
     except Era5NotAvailable as error:
         raise Retry(f"truth: {error}") from error
+    except ZarrHttpError as error:
+        raise Retry(f"reference store: {error}") from error
     except GridMismatch as error:
         raise Invalid(f"forecast grid: {error}") from error
 
@@ -207,14 +211,16 @@ def _climatology(env: ScoringEnvironment, init_time: datetime, leads: Sequence[i
     return with_lead_hours(source.for_times(_valid_times(init_time, leads)).load(), init_time)
 
 
-async def _era5(env: ScoringEnvironment, forecast: ForecastRef, gated: bool) -> list[ComponentRecord]:
+async def _era5(
+    env: ScoringEnvironment, forecast: ForecastRef, leads: tuple[int, ...]
+) -> list[ComponentRecord]:
     era5, climatology = Era5Source(env.era5_url), ClimatologySource(env.climatology_url)
     fields, notes = [], []
     async with env.signed_client() as client:
         dataset = await _open_committed(client, forecast)
         offered = set(dataset["lead_hours"].values.tolist())
         grid = Grid.from_dataset(dataset)
-        for lead in env.era5_leads:
+        for lead in leads:
             valid = _valid_times(forecast.init_time, [lead])
             truth = align_truth_to_forecast(
                 await asyncio.to_thread(lambda v=valid: era5.truth(v).load()), grid)
@@ -227,9 +233,7 @@ async def _era5(env: ScoringEnvironment, forecast: ForecastRef, gated: bool) -> 
             )
             fields += result.fields
             notes += result.notes
-    combined = Era5Result(tuple(fields), tuple(notes))
-    return combined.records() + gated_roll_up(combined, eligible=not gated).records()
-
+    return Era5Result(tuple(fields), tuple(notes)).records()
 
 
 def day1_task(env: ScoringEnvironment, forecast: ForecastRef) -> Day1Outcome:
@@ -237,6 +241,8 @@ def day1_task(env: ScoringEnvironment, forecast: ForecastRef) -> Day1Outcome:
     return asyncio.run(_day1(env, forecast))
 
 
-def era5_task(env: ScoringEnvironment, forecast: ForecastRef, gated: bool) -> list[ComponentRecord]:
-    """Process-pool entry: ERA5 scoring and roll-up in a fresh event loop."""
-    return asyncio.run(_era5(env, forecast, gated))
+def era5_task(
+    env: ScoringEnvironment, forecast: ForecastRef, leads: tuple[int, ...]
+) -> list[ComponentRecord]:
+    """Process-pool entry: ERA5 scoring of ``leads`` in a fresh event loop."""
+    return asyncio.run(_era5(env, forecast, leads))

@@ -7,8 +7,8 @@
   ``init + 6 h + publication_delay``.
 - A validator that was down at the scheduled time still creates the day's run while that
   deadline has not passed; after it, the day is skipped.
-- ERA5 scoring is due once ERA5 covers the last scored lead, about ``era5_delay`` after its
-  valid time.
+- ERA5 scoring is progressive: each lead is due once ERA5 covers it, about ``era5_delay``
+  after its valid time (``lead_due``).
 """
 
 from __future__ import annotations
@@ -56,6 +56,15 @@ class RunTiming:
         init = self.latest_complete_cycle(scheduled)
         return DailyRun(day, scheduled, init, self.commit_deadline(init))
 
+    def next_scheduled(self, now: datetime) -> datetime:
+        """The first scheduled run time strictly after ``now``."""
+        today = now.astimezone(UTC).date()
+        for day in (today, today + timedelta(days=1)):
+            scheduled = self.daily_run(day).scheduled_at
+            if scheduled > now:
+                return scheduled
+        raise AssertionError("a day always has a later scheduled time tomorrow")
+
     def due_run(self, now: datetime) -> DailyRun | None:
         """The day's run if it is due now (scheduled time passed, commit window open)."""
         today = now.astimezone(UTC).date()
@@ -68,15 +77,27 @@ class RunTiming:
     def era5_due(self, init_time: datetime, last_lead_hours: int) -> datetime:
         return init_time + timedelta(hours=last_lead_hours) + self.era5_delay
 
+    def lead_due(self, init_time: datetime, lead_hours: int) -> datetime:
+        """When ERA5 is expected to cover one lead: its valid time plus ``era5_delay``."""
+        return init_time + timedelta(hours=lead_hours) + self.era5_delay
+
     def truth_deadline(self, init_time: datetime, last_lead_hours: int) -> datetime:
         """When a run still lacking ERA5 truth gives up."""
         return init_time + timedelta(hours=last_lead_hours) + self.truth_wait_limit
 
 
-def periodic_slot(now: datetime, every: timedelta) -> str:
-    """A slot label for work done once per ``every`` (``2026-11-28T18:10``)."""
+def _slot_start(now: datetime, every: timedelta) -> int:
     seconds = int(every.total_seconds())
     if seconds <= 0:
         raise ValueError(f"period must be positive, got {every}")
-    epoch = int(now.timestamp()) // seconds * seconds
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return int(now.timestamp()) // seconds * seconds
+
+
+def next_slot(now: datetime, every: timedelta) -> datetime:
+    """When the slot after the one holding ``now`` begins."""
+    return datetime.fromtimestamp(_slot_start(now, every) + int(every.total_seconds()), UTC)
+
+
+def periodic_slot(now: datetime, every: timedelta) -> str:
+    """A slot label for work done once per ``every`` (``2026-11-28T18:10``)."""
+    return datetime.fromtimestamp(_slot_start(now, every), UTC).strftime("%Y-%m-%dT%H:%M:%S")

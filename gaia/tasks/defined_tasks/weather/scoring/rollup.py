@@ -1,16 +1,19 @@
-"""One number per (run, hotkey): weighted ERA5 skill, gated by the day-1 verdict.
+"""One number per (run, hotkey): day-1 quality blended with weighted ERA5 skill, gated by
+the day-1 verdict; it exists once day-1 is scored and sharpens as ERA5 leads arrive.
 
-skill = Σ w_field · w_lead · clip(skill, floor, 1) / Σ w_field · w_lead over the scored
-fields, where a variable's weight is shared equally by its scored levels and leads
-weigh equally unless configured; score = (1 + skill) / 2, in [0, 1]. A forecast that
-failed day-1 or was flagged as a clone scores 0. SCORING.md gives the defaults and a
-worked example.
+skill_k = Σ w_field · w_lead · clip(skill, floor, 1) / Σ w_field · w_lead over the ERA5
+fields of the k leads scored so far, where a variable's weight is shared equally by its
+scored levels and leads weigh equally unless configured. With f = the scored leads' share
+of the total lead weight (k/K when leads weigh equally) and d the day-1 score in [0, 1]:
+S = (1 − f)·d + f·skill_k and score = (1 + S) / 2. A fully scored run (f = 1) scores
+(1 + skill_K) / 2; a forecast that failed day-1 or was flagged as a clone scores 0.
+SCORING.md gives the defaults and worked examples.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +27,7 @@ from gaia.tasks.defined_tasks.weather.scoring.records import (
     ComponentRecord,
     Metric,
     ScoreKind,
+    level_label,
 )
 
 DEFAULT_VARIABLE_WEIGHTS: Mapping[str, float] = {
@@ -42,32 +46,71 @@ class RollupConfig:
 
 
 @dataclass(frozen=True)
+class LeadSkill:
+    """The ERA5 skill of one (variable, level, lead), as stored (level 0 for surface)."""
+
+    variable: str
+    level: int
+    lead_hours: int
+    skill: float
+
+
+@dataclass(frozen=True)
 class Rollup:
     score: float  # what weights use: (1 + weighted_skill) / 2, or 0 when gated
-    weighted_skill: float  # before the day-1 gate
+    weighted_skill: float  # S, the blend of day-1 and ERA5 skill, before the day-1 gate
     gated: bool  # True when day-1 failed or flagged a clone
+    era5_share: float  # f: the scored ERA5 leads' share of the lead weight, in [0, 1]
 
     def records(self) -> list[ComponentRecord]:
+        values = {Metric.SCORE: self.score, Metric.SKILL: self.weighted_skill,
+                  Metric.COVERAGE: self.era5_share}
         return [
             ComponentRecord(ScoreKind.ROLLUP, SUMMARY_VARIABLE, SURFACE_LEVEL, SUMMARY_LEAD,
-                            Metric.SCORE, self.score),
-            ComponentRecord(ScoreKind.ROLLUP, SUMMARY_VARIABLE, SURFACE_LEVEL, SUMMARY_LEAD,
-                            Metric.SKILL, self.weighted_skill),
+                            metric, value)
+            for metric, value in values.items()
         ]
 
 
 def roll_up(era5: Era5Result, day1: Day1Result, config: RollupConfig | None = None) -> Rollup:
-    """The run score of one miner (see module doc)."""
-    return gated_roll_up(era5, eligible=day1.eligible, config=config)
+    """The run score of a forecast whose every ERA5 lead is in ``era5``."""
+    skills = lead_skills(era5)
+    return progressive_roll_up(
+        skills, day1_score=day1.score, eligible=day1.eligible,
+        all_leads=sorted({s.lead_hours for s in skills}), config=config,
+    )
 
 
-def gated_roll_up(
-    era5: Era5Result, *, eligible: bool, config: RollupConfig | None = None
+def progressive_roll_up(
+    skills: Sequence[LeadSkill],
+    *,
+    day1_score: float,
+    eligible: bool,
+    all_leads: Sequence[int],
+    config: RollupConfig | None = None,
 ) -> Rollup:
-    """The run score when the day-1 verdict is known only as eligible or not."""
-    weighted = weighted_skill(era5, config or RollupConfig())
-    return Rollup(score=run_score(weighted, eligible), weighted_skill=weighted,
-                  gated=not eligible)
+    """The run score from the day-1 verdict and the ERA5 leads scored so far (module doc)."""
+    config = config or RollupConfig()
+    if not 0.0 <= day1_score <= 1.0:
+        raise ValueError(f"the day-1 score must be in [0, 1], got {day1_score}")
+    scored = {s.lead_hours for s in skills}
+    share = era5_share(scored, all_leads, config)
+    era5_skill = weighted_lead_skill(skills, config) if skills else 0.0
+    blended = (1.0 - share) * day1_score + share * era5_skill
+    return Rollup(score=run_score(blended, eligible), weighted_skill=blended,
+                  gated=not eligible, era5_share=share)
+
+
+def era5_share(scored: Iterable[int], all_leads: Sequence[int], config: RollupConfig) -> float:
+    """Σ λ over the scored leads / Σ λ over all leads; exactly 1 when every lead is scored."""
+    scored = set(scored)
+    unknown = scored - set(all_leads)
+    if unknown:
+        raise ValueError(f"scored leads {sorted(unknown)} h are not among {list(all_leads)}")
+    total = sum(_lead_weight(config, lead) for lead in sorted(all_leads))
+    if total <= 0:
+        raise ValueError(f"the ERA5 leads {list(all_leads)} have no weight")
+    return sum(_lead_weight(config, lead) for lead in sorted(all_leads) if lead in scored) / total
 
 
 def run_score(weighted: float, eligible: bool) -> float:
@@ -78,21 +121,28 @@ def run_score(weighted: float, eligible: bool) -> float:
     return (1.0 + weighted) / 2.0 if eligible else 0.0
 
 
+def lead_skills(era5: Era5Result) -> list[LeadSkill]:
+    return [LeadSkill(f.variable, level_label(f.level), f.lead_hours, f.skill) for f in era5.fields]
+
+
 def weighted_skill(era5: Era5Result, config: RollupConfig) -> float:
     """Σ w·clip(skill) / Σ w over the ERA5 fields; an unknown variable is an error."""
-    levels_per_variable = Counter(
-        variable for variable, _ in {(f.variable, f.level) for f in era5.fields}
-    )
+    return weighted_lead_skill(lead_skills(era5), config)
+
+
+def weighted_lead_skill(skills: Sequence[LeadSkill], config: RollupConfig) -> float:
+    """Σ w·clip(skill) / Σ w over stored skills; an unknown variable is an error."""
+    levels_per_variable = Counter(variable for variable, _ in {(s.variable, s.level) for s in skills})
     total = weight_sum = 0.0
-    for era5_field in era5.fields:
-        if era5_field.variable not in config.variable_weights:
-            raise KeyError(f"no roll-up weight for variable {era5_field.variable!r}")
+    for lead_skill in skills:
+        if lead_skill.variable not in config.variable_weights:
+            raise KeyError(f"no roll-up weight for variable {lead_skill.variable!r}")
         weight = (
-            config.variable_weights[era5_field.variable]
-            / levels_per_variable[era5_field.variable]
-            * _lead_weight(config, era5_field.lead_hours)
+            config.variable_weights[lead_skill.variable]
+            / levels_per_variable[lead_skill.variable]
+            * _lead_weight(config, lead_skill.lead_hours)
         )
-        total += weight * float(np.clip(era5_field.skill, config.skill_floor, 1.0))
+        total += weight * float(np.clip(lead_skill.skill, config.skill_floor, 1.0))
         weight_sum += weight
     return total / weight_sum if weight_sum > 0 else 0.0
 

@@ -1,8 +1,9 @@
 """``weather.day1_score``: ``forecast_ready → day1_scoring → day1_scored``.
 
 Scores the committed forecast against the GFS forecast from the same init, stores every
-component, and enqueues ``weather.era5_score`` to run when ERA5 will cover the scored leads.
-A rerun after a crash continues from ``day1_scoring`` and overwrites the same score rows.
+component and the run's first roll-up (so the miner has a run score from day one), and
+enqueues ``weather.era5_score`` to run when ERA5 will cover the first ERA5 lead. A rerun
+after a crash continues from ``day1_scoring`` and overwrites the same score rows.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from gaia.tasks.defined_tasks.weather.pipeline.context import PipelineContext
 from gaia.tasks.defined_tasks.weather.pipeline.forecasts import ForecastRef
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import ResponsePayload
 from gaia.tasks.defined_tasks.weather.pipeline.responses import enqueue_next, move
+from gaia.tasks.defined_tasks.weather.pipeline.steps.era5_step import write_rollup
 from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus
 from gaia.validator.database import validator_database_manager as db
 
@@ -32,10 +34,12 @@ async def score_day1(ctx: PipelineContext, payload: ResponsePayload, job: JobCon
     forecast = ForecastRef(run.gfs_init_time, target.base_url, target.hotkey,
                            target.miner_job_id, target.manifest_hash)
     outcome = await ctx.forecasts.score_day1(forecast)
-    era5_at = ctx.timing.era5_due(run.gfs_init_time, max(ctx.era5_leads))
+    era5_at = ctx.timing.lead_due(run.gfs_init_time, min(ctx.era5_leads))
     async with ctx.session_factory.begin() as session:
         await db.store_scores(session, run.id, target.hotkey, outcome.records)
+        rollup = await write_rollup(session, run.id, target.hotkey, ctx.era5_leads)
         await move(session, payload, S.DAY1_SCORING, S.DAY1_SCORED)
         await enqueue_next(ctx, session, WeatherJob.ERA5_SCORE, payload, run_at=era5_at)
     verdict = "passed" if outcome.passed else f"failed ({'; '.join(outcome.reasons)})"
-    job.log.info("day-1 %s%s", verdict, ", clone" if outcome.clone else "")
+    job.log.info("day-1 %s%s; run score %.4f", verdict, ", clone" if outcome.clone else "",
+                 rollup.score)

@@ -1,13 +1,21 @@
-"""``weather.era5_score``: ``day1_scored → era5_scoring → era5_scored``.
+"""``weather.era5_score``: ``day1_scored → era5_scoring → era5_scored``, one lead at a time.
 
-Waits (``NotReady``, no attempt used) until ERA5 covers the last scored lead; a run whose
-truth is still missing ``truth_wait_limit`` after that ends in ``error``. Stores every ERA5
-component and the run's roll-up (zero when day-1 failed or flagged a clone).
+First due when ERA5 will cover the first lead. The first run moves the response to
+``era5_scoring`` before anything else, so an ERA5 outage can only fail it (a legal move),
+never strand it. Each run scores every lead ERA5 now covers that is not stored yet, stores
+those leads' components (earlier leads are never rewritten) and rewrites the run's roll-up
+from every stored lead and the day-1 verdict. When leads remain it waits (``NotReady``, no
+attempt used; after a scored lead with fresh attempts) until the next lead is due; a lead
+whose truth is still missing ``truth_wait_limit`` after its valid time ends the run in
+``error``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gaia.jobs.outcomes import Invalid, NotReady
 from gaia.jobs.registry import JobContext
@@ -16,6 +24,11 @@ from gaia.tasks.defined_tasks.weather.pipeline.forecasts import ForecastRef
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import ResponsePayload
 from gaia.tasks.defined_tasks.weather.pipeline.responses import move
 from gaia.tasks.defined_tasks.weather.scoring.records import SUMMARY_VARIABLE, Metric, ScoreKind
+from gaia.tasks.defined_tasks.weather.scoring.rollup import (
+    LeadSkill,
+    Rollup,
+    progressive_roll_up,
+)
 from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus, RunStatus
 from gaia.validator.database import validator_database_manager as db
 
@@ -25,41 +38,66 @@ TRUTH_RECHECK = timedelta(hours=1)
 
 
 async def score_era5(ctx: PipelineContext, payload: ResponsePayload, job: JobContext) -> None:
-    async with ctx.session_factory() as session:
+    async with ctx.session_factory.begin() as session:
         target = await db.response_target(session, payload.response_id)
         run = await db.get_run(session, payload.run_id)
-        day1 = {s.metric: s.value for s in await db.scores_of(
-            session, run.id, target.hotkey, ScoreKind.DAY1) if s.variable == SUMMARY_VARIABLE}
-    if target.status not in (S.DAY1_SCORED, S.ERA5_SCORING):
-        return
-    last_valid = run.gfs_init_time + timedelta(hours=max(ctx.era5_leads))
-    if await ctx.forecasts.truth_available_until() < last_valid:
-        await _wait_for_truth(ctx, payload, run.gfs_init_time)
-    if target.status is S.DAY1_SCORED:
-        async with ctx.session_factory.begin() as session:
+        if target.status is S.DAY1_SCORED:
             await move(session, payload, S.DAY1_SCORED, S.ERA5_SCORING)
-    assert target.miner_job_id is not None and target.manifest_hash is not None
-    forecast = ForecastRef(run.gfs_init_time, target.base_url, target.hotkey,
-                           target.miner_job_id, target.manifest_hash)
-    records = await ctx.forecasts.score_era5(
-        forecast,
-        day1_passed=day1.get(Metric.PASSED) == 1.0,
-        day1_clone=day1.get(Metric.CLONE) == 1.0,
+        elif target.status is not S.ERA5_SCORING:
+            return
+        stored = {s.lead_hours for s in await db.scores_of(
+            session, run.id, target.hotkey, ScoreKind.ERA5)}
+    pending = [lead for lead in ctx.era5_leads if lead not in stored]
+    covered_until = await ctx.forecasts.truth_available_until()
+    due = [lead for lead in pending
+           if run.gfs_init_time + timedelta(hours=lead) <= covered_until]
+    remaining = [lead for lead in pending if lead not in due]
+    if due:
+        assert target.miner_job_id is not None and target.manifest_hash is not None
+        forecast = ForecastRef(run.gfs_init_time, target.base_url, target.hotkey,
+                               target.miner_job_id, target.manifest_hash)
+        records = await ctx.forecasts.score_era5_leads(forecast, due)
+        async with ctx.session_factory.begin() as session:
+            await db.store_scores(session, run.id, target.hotkey, records)
+            rollup = await write_rollup(session, run.id, target.hotkey, ctx.era5_leads)
+            if not remaining:
+                await move(session, payload, S.ERA5_SCORING, S.ERA5_SCORED)
+        job.log.info("ERA5 leads %s h scored (%d components); run score %.4f over %.0f%% of "
+                     "the lead weight", due, len(records), rollup.score, 100 * rollup.era5_share)
+    if remaining:
+        await _wait_for_truth(ctx, payload, run.gfs_init_time, remaining[0], progressed=bool(due))
+
+
+async def write_rollup(
+    session: AsyncSession, run_id: int, hotkey: str, all_leads: Sequence[int]
+) -> Rollup:
+    """Recompute and store the run score from the stored day-1 verdict and ERA5 skills."""
+    day1 = {s.metric: s.value for s in await db.scores_of(session, run_id, hotkey, ScoreKind.DAY1)
+            if s.variable == SUMMARY_VARIABLE}
+    skills = [LeadSkill(s.variable, s.level, s.lead_hours, s.value)
+              for s in await db.scores_of(session, run_id, hotkey, ScoreKind.ERA5)
+              if s.metric == Metric.SKILL]
+    rollup = progressive_roll_up(
+        skills, day1_score=day1[Metric.SCORE],
+        eligible=day1[Metric.PASSED] == 1.0 and day1[Metric.CLONE] == 0.0,
+        all_leads=all_leads,
     )
-    async with ctx.session_factory.begin() as session:
-        await db.store_scores(session, run.id, target.hotkey, records)
-        await move(session, payload, S.ERA5_SCORING, S.ERA5_SCORED)
-    job.log.info("ERA5 scored: %d components", len(records))
+    await db.store_scores(session, run_id, hotkey, rollup.records())
+    return rollup
 
 
 async def _wait_for_truth(
-    ctx: PipelineContext, payload: ResponsePayload, init_time: datetime
+    ctx: PipelineContext, payload: ResponsePayload, init_time: datetime, lead: int,
+    *, progressed: bool,
 ) -> None:
+    """Wait for ``lead`` (the next unscored one), or end the run when its truth is too late."""
     now = ctx.clock()
-    give_up_at = ctx.timing.truth_deadline(init_time, max(ctx.era5_leads))
+    give_up_at = ctx.timing.truth_deadline(init_time, lead)
     if now >= give_up_at:
         async with ctx.session_factory.begin() as session:
             await db.move_run(session, payload.run_id, db.ROLLED_UP_RUN_STATUSES, RunStatus.ERROR,
-                              error=f"ERA5 truth still missing on {now:%Y-%m-%d}")
-        raise Invalid("ERA5 truth never arrived")
-    raise NotReady(min(now + TRUTH_RECHECK, give_up_at), "ERA5 does not cover the scored leads yet")
+                              error=f"ERA5 truth for lead {lead} h still missing on "
+                                    f"{now:%Y-%m-%d}")
+        raise Invalid(f"ERA5 truth for lead {lead} h never arrived")
+    until = min(max(ctx.timing.lead_due(init_time, lead), now + TRUTH_RECHECK), give_up_at)
+    raise NotReady(until, f"ERA5 does not cover lead {lead} h yet", progressed=progressed)

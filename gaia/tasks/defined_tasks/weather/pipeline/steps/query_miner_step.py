@@ -1,13 +1,19 @@
 """``weather.query_miner``: ask one miner to forecast; it starts inference at once.
 
 ``created → fetch_initiated → inference_running`` in one transaction with the first poll.
-Connection failure or timeout is ``Retry`` (the policy's 60/300/900 s, then ``failed``:
-"miner offline"); a malformed or refusing answer is ``Invalid`` (``failed`` at once).
+The first poll is due at once when the miner answers ``forecast_ready`` (it computed this
+forecast already, for another validator: commit it now), else after the poll interval, and
+never after the run's commit deadline.
+
+A timeout is ``TimedOut`` (the next attempt's timeout doubles), a refused connection, 5xx,
+401, 403 or 429 is ``Retry`` (the policy's 60/300 s, then ``failed``: "miner offline"); a
+malformed answer or another 4xx (422: the miner refuses the cycle) is ``Invalid``
+(``failed`` at once). See :mod:`..miner_client` for the whole mapping.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from gaia.jobs.outcomes import Invalid
 from gaia.jobs.registry import JobContext
@@ -41,10 +47,19 @@ async def query_miner(ctx: PipelineContext, payload: ResponsePayload, job: JobCo
     if answer.status is MinerJobStatus.FAILED:
         raise Invalid(f"the miner accepted job {answer.job_id} but reports it failed")
     now = ctx.clock()
-    first_poll = now + timedelta(seconds=ctx.settings.poll_interval_s)
+    first_poll = _first_poll(now, answer.status, ctx.settings.poll_interval_s,
+                             run.commit_deadline)
     async with ctx.session_factory.begin() as session:
         await move(session, payload, S.CREATED, S.FETCH_INITIATED, miner_job_id=answer.job_id)
         await move(session, payload, S.FETCH_INITIATED, S.INFERENCE_RUNNING,
                    inference_started_at=now)
         await enqueue_next(ctx, session, WeatherJob.POLL_MINER, payload, run_at=first_poll)
     job.log.info("miner accepted job %s (%s)", answer.job_id, answer.status)
+
+
+def _first_poll(
+    now: datetime, status: MinerJobStatus, interval_s: float, deadline: datetime
+) -> datetime:
+    if status is MinerJobStatus.FORECAST_READY:
+        return now
+    return min(now + timedelta(seconds=interval_s), deadline)
