@@ -99,6 +99,9 @@ class MinerSettings(BaseModel):
     early_lead_retention_hours: float = Field(
         default_factory=lambda: _retention().DAY1_WINDOW / timedelta(hours=1), gt=0
     )
+    maintenance_interval_s: float = Field(
+        default=600.0, gt=0, description="seconds between retention purges and nonce clean-ups"
+    )
     min_validator_stake: float = Field(default=1000.0, ge=0)
     validator_allowlist: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(default=16_384, gt=0)

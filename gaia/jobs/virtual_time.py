@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,23 +45,36 @@ class TimeMachine:
     poll_s: float = 0.01  # real seconds between settle checks
     settle_limit_s: float = 300.0  # real seconds one moment may take before NeverSettled
     jumps: int = field(default=0, init=False)
+    waited_s: Counter[str] = field(default_factory=Counter, init=False)  # real s, by cause
 
     async def settle(self) -> QueueTiming:
         """Wait until nothing runs and nothing is due at the clock's now (two checks in a row,
         a poll apart, so work woken by the last jump has had its turn)."""
-        began = time.monotonic()
+        began = last = time.monotonic()
         calm = 0
         while True:
             timing = await self._timing()
-            quiet = timing.settled and all(w.idle for w in self.workers)
-            quiet = quiet and not any([await probe() for probe in self.busy])
-            calm = calm + 1 if quiet else 0
+            cause = await self._cause(timing)
+            now = time.monotonic()
+            self.waited_s[cause or "settling"] += now - last
+            last = now
+            calm = 0 if cause else calm + 1
             if calm >= 2:
                 return timing
             if time.monotonic() - began > self.settle_limit_s:
                 raise NeverSettled(f"at {self.clock().isoformat()} work did not settle within "
                                    f"{self.settle_limit_s:g} s: {timing}")
             await asyncio.sleep(self.poll_s)
+
+    async def _cause(self, timing: QueueTiming) -> str | None:
+        """Why the system is not at rest (None when it is)."""
+        if not timing.settled:
+            return "jobs"
+        if not all(worker.idle for worker in self.workers):
+            return "workers"
+        if any([await probe() for probe in self.busy]):
+            return "busy"
+        return None
 
     def next_moment(self, timing: QueueTiming) -> datetime | None:
         now = self.clock()

@@ -135,7 +135,8 @@ def _calendar_session(options: LocalnetOptions, workdir: Path, database: Localne
     for problem in found:
         say(f"problem: {problem}")
     say(f"{options.days} days lived in {time.monotonic() - began:.0f} s ({calendar.jumps} clock "
-        f"jumps); report: {json_path}\n        {png_path}")
+        f"jumps; real seconds by cause {calendar.waited_s}); report: {json_path}\n"
+        f"        {png_path}")
     return 0 if not found else 1
 
 

@@ -50,7 +50,8 @@ CALENDAR_START = datetime(2025, 1, 1, tzinfo=UTC)  # the archive's first day; ru
 BOOKKEEPING_INTERVAL_S = 6 * 3600  # metagraph refreshes of the static chain
 VALIDATOR_FLAGS = ("--workers", "16", "--scoring-processes", "1", "--lease-s", "120",
                    "--metagraph-refresh-s", str(BOOKKEEPING_INTERVAL_S))
-MINER_FLAGS = ("--metagraph-refresh-s", str(BOOKKEEPING_INTERVAL_S))
+MINER_FLAGS = ("--metagraph-refresh-s", str(BOOKKEEPING_INTERVAL_S),
+               "--maintenance-interval-s", str(BOOKKEEPING_INTERVAL_S))
 
 Say = Callable[[str], None]
 
@@ -209,4 +210,5 @@ async def _live(run: CalendarRun, clock: VirtualClock,
         calendar.days.append(record)
         run.say(record.line(index + 1))
     calendar.jumps = machine.jumps
+    calendar.waited_s = {cause: round(s, 1) for cause, s in machine.waited_s.items()}
     return calendar

@@ -84,9 +84,11 @@ class Calendar:
     started: datetime
     days: list[DayRecord] = field(default_factory=list)
     jumps: int = 0
+    waited_s: dict[str, float] = field(default_factory=dict)  # real seconds, by cause
 
     def to_json(self) -> dict[str, Any]:
         return {"started": self.started.isoformat(), "clock_jumps": self.jumps,
+                "real_seconds_by_cause": self.waited_s,
                 "days": [asdict(day) for day in self.days]}
 
 

@@ -44,6 +44,8 @@ MINER_FLAGS: tuple[Flag, ...] = (
          float),
     Flag("--early-lead-retention-hours", "miner.early_lead_retention_hours",
          "keep the chunks of day-1-only leads this many hours after init (at least 48)", float),
+    Flag("--maintenance-interval-s", "miner.maintenance_interval_s",
+         "seconds between retention purges", float),
     Flag("--min-validator-stake", "miner.min_validator_stake",
          "minimum stake of a validator permit holder to be served", float),
     Flag("--validator-allowlist", "miner.validator_allowlist",

@@ -47,7 +47,6 @@ from gaia.tasks.defined_tasks.weather.retention import RetentionRule, delete_ear
 
 log = logging.getLogger(__name__)
 
-MAINTENANCE_INTERVAL_S = 600.0
 
 
 def load_wallet(settings: Settings) -> bt.Wallet:
@@ -204,7 +203,8 @@ class MinerRuntime:
                 )
             ),
             asyncio.create_task(
-                _every(self.clock, MAINTENANCE_INTERVAL_S, self._maintain, "maintenance")
+                _every(self.clock, self.settings.miner.maintenance_interval_s, self._maintain,
+                       "maintenance")
             ),
         ]
         stack.push_async_callback(_cancel, tasks)
