@@ -426,7 +426,7 @@ async def virtual_flow(bench: Bench, flow: str, work: Path, database_url: str) -
     timing = RunTiming()
     start = init + CYCLE  # the run's scheduled moment: the init is the latest complete cycle
     clock = VirtualClock(start)
-    began = time.monotonic()
+    began, load_before = time.monotonic(), os.getloadavg()[0]
     settings = validator_settings(bench, database_url, work / "cache")
     config = virtual_sim_config(bench, flow, work)
     async with (start_fleet(config, lambda: clock().timestamp()) as fleet,
@@ -460,7 +460,7 @@ async def virtual_flow(bench: Bench, flow: str, work: Path, database_url: str) -
     wall = time.monotonic() - began
     seconds.update(miner_side_events(events, start.timestamp()))
     return FlowResult(flow, seconds, counts, failures, {"wall": wall},
-                      (0.0, os.getloadavg()[0]), 0, jumps=machine.jumps)
+                      (load_before, os.getloadavg()[0]), 0, jumps=machine.jumps)
 
 
 async def _status_counts(session_factory: async_sessionmaker[Any]) -> dict[str, int]:

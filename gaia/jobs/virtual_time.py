@@ -43,27 +43,31 @@ class TimeMachine:
     on_tick: Tick | None = None
     on_settled: Tick | None = None  # sees the system at rest, before each jump
     poll_s: float = 0.01  # real seconds between settle checks
-    settle_limit_s: float = 300.0  # real seconds one moment may take before NeverSettled
+    settle_limit_s: float = 300.0  # real seconds without progress before NeverSettled
     jumps: int = field(default=0, init=False)
     waited_s: Counter[str] = field(default_factory=Counter, init=False)  # real s, by cause
 
     async def settle(self) -> QueueTiming:
         """Wait until nothing runs and nothing is due at the clock's now (two checks in a row,
-        a poll apart, so work woken by the last jump has had its turn)."""
-        began = last = time.monotonic()
-        calm = 0
+        a poll apart, so work woken by the last jump has had its turn). Raises
+        :class:`NeverSettled` when nothing changes for ``settle_limit_s`` while work is left
+        (a moment with hundreds of jobs may take long; a stuck one never moves)."""
+        last = progressed = time.monotonic()
+        calm, seen = 0, None
         while True:
             timing = await self._timing()
             cause = await self._cause(timing)
             now = time.monotonic()
             self.waited_s[cause or "settling"] += now - last
             last = now
+            if (timing, cause) != seen:
+                seen, progressed = (timing, cause), now
             calm = 0 if cause else calm + 1
             if calm >= 2:
                 return timing
-            if time.monotonic() - began > self.settle_limit_s:
-                raise NeverSettled(f"at {self.clock().isoformat()} work did not settle within "
-                                   f"{self.settle_limit_s:g} s: {timing}")
+            if now - progressed > self.settle_limit_s:
+                raise NeverSettled(f"at {self.clock().isoformat()} nothing moved for "
+                                   f"{self.settle_limit_s:g} s: {cause}, {timing}")
             await asyncio.sleep(self.poll_s)
 
     async def _cause(self, timing: QueueTiming) -> str | None:

@@ -11,6 +11,7 @@ from the validator database, the static chain's weight history and the miners' d
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -166,9 +167,21 @@ def _weights_by_role(subnet: Subnet, submission: dict[str, Any]) -> dict[str, fl
 
 
 def _disk_bytes(root: Path) -> int:
-    if not root.exists():
-        return 0
-    return sum(path.stat().st_size for path in root.rglob("*") if path.is_file())
+    """Bytes of the files under ``root``: tens of thousands of them in as many folders (one
+    per zarr chunk), so it walks with ``os.scandir``, whose entries know their type."""
+    total, folders = 0, [str(root)]
+    while folders:
+        try:
+            entries = os.scandir(folders.pop())
+        except FileNotFoundError:  # purged while we walked, or never made
+            continue
+        with entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+    return total
 
 
 async def stranded_responses(session: AsyncSession, now: datetime,

@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from gaia.clock import VirtualClock
 from gaia.database.validator_schema import ValidatorJob, WeatherForecastRun
 from gaia.jobs.queue import JobQueue
 from gaia.jobs.retry_config import WeatherJob
@@ -102,3 +103,41 @@ async def test_periodic_work_once_per_slot(session_factory: async_sessionmaker) 
     ]
     async with session_factory() as session:
         assert await session.scalar(select(func.count()).select_from(ValidatorJob)) == 2
+
+
+async def test_the_scheduler_sleeps_on_its_clock_until_the_next_due_moment(
+    session_factory: async_sessionmaker,
+) -> None:
+    """Started at 16:30 with hourly weights, it wakes at 17:00 (a slot) and at 18:00 (the run
+    and a slot), and at no moment in between."""
+    clock = VirtualClock(at(16, 30))
+    hourly = [PeriodicJob("validator.set_weights", timedelta(hours=1))]
+    sched = Scheduler(session_factory, JobQueue(all_policies(), clock), RunTiming(), clock, hourly)
+    assert sched.next_due(at(16, 30)) == at(17)
+    assert sched.next_due(at(17)) == at(18)
+    stop = asyncio.Event()
+    running = asyncio.create_task(sched.run(stop, max_sleep_s=86_400))
+    for moment in (at(17), at(18)):
+        await _sleeping_until(clock, moment)
+        clock.advance_to(moment)
+    await _sleeping_until(clock, at(19))
+    stop.set()
+    await asyncio.wait_for(running, 5)
+    keys = sorted(job.singleton_key for job in [
+        *await _jobs(session_factory, "validator.set_weights"),
+        *await _jobs(session_factory, WeatherJob.RUN_CREATE)])
+    assert keys == ["validator.set_weights:2026-11-28T16:00:00",
+                    "validator.set_weights:2026-11-28T17:00:00",
+                    "validator.set_weights:2026-11-28T18:00:00",
+                    "weather.run.create:2026-11-28"]
+    runs = await _jobs(session_factory, WeatherJob.RUN_CREATE)
+    assert runs[0].run_at == at(18)  # due on the scheduler's clock, not the database's
+
+
+async def _sleeping_until(clock: VirtualClock, moment: datetime) -> None:
+    """Let the scheduler tick and go to sleep; it must be waiting for ``moment``."""
+    for _ in range(500):
+        if clock.next_wakeup() == moment:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the scheduler sleeps until {clock.next_wakeup()}, not {moment}")

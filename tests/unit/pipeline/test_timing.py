@@ -5,6 +5,7 @@ import pytest
 from gaia.tasks.defined_tasks.weather.pipeline.timing import (
     RunTiming,
     floor_to_cycle,
+    next_slot,
     periodic_slot,
 )
 
@@ -54,3 +55,16 @@ def test_floor_and_slots() -> None:
     assert periodic_slot(at(28, 18, 7), timedelta(minutes=10)) == "2026-11-28T18:00:00"
     with pytest.raises(ValueError):
         periodic_slot(at(28, 18), timedelta(0))
+
+
+def test_next_scheduled_is_strictly_after_now() -> None:
+    assert T.next_scheduled(at(28, 17, 59)) == at(28, 18)
+    assert T.next_scheduled(at(28, 18)) == at(29, 18)
+    assert T.next_scheduled(at(28, 23)) == at(29, 18)
+
+
+def test_next_slot_starts_the_following_period() -> None:
+    hour = timedelta(hours=1)
+    assert next_slot(at(28, 18, 10), hour) == at(28, 19)
+    assert next_slot(at(28, 18), hour) == at(28, 19)
+    assert periodic_slot(next_slot(at(28, 18, 10), hour), hour) == "2026-11-28T19:00:00"

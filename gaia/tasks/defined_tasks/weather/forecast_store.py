@@ -123,7 +123,6 @@ def _hash_file(path: Path) -> FileEntry:
 def _write_chunk(path: Path, field: np.ndarray) -> FileEntry:
     """Encode one field exactly as the array's codecs declare (bytes LE, then Blosc) and hash it."""
     data = _BLOSC.encode(np.ascontiguousarray(field, dtype="<f4"))
-    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return FileEntry(size=len(data), sha256=_sha256(data))
 
@@ -247,6 +246,8 @@ class ForecastStoreWriter:
                 jobs += [(chunk_key(name, index, i), values[i]) for i in range(len(self.levels))]
             else:
                 jobs.append((chunk_key(name, index, None), values))
+        for folder in {(self.partial / key).parent for key, _ in jobs}:
+            folder.mkdir(parents=True, exist_ok=True)
         with ThreadPoolExecutor(self.encode_threads) as pool:
             entries = pool.map(lambda job: _write_chunk(self.partial / job[0], job[1]), jobs)
             self._chunks.update(zip((key for key, _ in jobs), entries, strict=True))

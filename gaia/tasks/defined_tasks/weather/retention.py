@@ -181,9 +181,18 @@ def _days(span: timedelta) -> str:
     return f"{round(span / timedelta(days=1), 2):g} days"
 
 
+EARLY_LEADS_DELETED = ".early-leads-deleted"
+"""Marker left in a store whose early leads are gone: later purges skip it without reading
+its manifest (a miner holds up to 14 such stores, each listing thousands of files). It is
+not in the manifest, so it is never served."""
+
+
 def delete_early_leads(root: Path) -> int:
     """Delete the early leads' chunk files of the finished store at ``root``; returns how
-    many were there. Idempotent: files already gone are skipped."""
+    many were there. Idempotent: files already gone are skipped, a marked store at once."""
+    marker = root / EARLY_LEADS_DELETED
+    if marker.exists():
+        return 0
     manifest = load_signed_manifest(root).manifest
     deleted = 0
     for key in early_lead_keys(manifest):
@@ -191,4 +200,5 @@ def delete_early_leads(root: Path) -> int:
         if path.is_file():
             path.unlink()
             deleted += 1
+    marker.touch()
     return deleted
