@@ -21,6 +21,7 @@ from pathlib import Path
 
 from gaia.config import Settings
 from gaia.localnet.app import LocalnetOptions, run_localnet
+from gaia.localnet.calendar import CALENDAR_GRID_DEG
 
 EPILOG = """\
 exit status: 0 when the run completed, 1 when it did not (or something failed to start),
@@ -40,9 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--miners", type=int, default=defaults.miners,
                         help=f"number of miners, at least 4 (default {defaults.miners})")
-    parser.add_argument("--grid", type=float, default=defaults.grid_deg, dest="grid_deg",
-                        help=f"archive grid spacing in degrees (default {defaults.grid_deg:g}; "
-                             "2.5 is 4x the data and slower)")
+    parser.add_argument("--grid", type=float, default=None, dest="grid_deg",
+                        help=f"archive grid spacing in degrees (default {defaults.grid_deg:g}, "
+                             f"{CALENDAR_GRID_DEG:g} with --days; 2.5 is 4x the data and slower)")
     parser.add_argument("--seed", type=int, default=defaults.seed,
                         help=f"seed of the synthetic weather (default {defaults.seed})")
     parser.add_argument("--workdir", type=Path, default=defaults.workdir,
@@ -75,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.validator_processes < 1:
         build_parser().error("--validator-processes must be at least 1")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.grid_deg is None:
+        args.grid_deg = CALENDAR_GRID_DEG if args.days is not None else LocalnetOptions().grid_deg
     return run_localnet(LocalnetOptions(**vars(args)), Settings())
 
 

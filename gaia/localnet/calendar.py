@@ -47,8 +47,12 @@ from gaia.validator.runtime import ValidatorParts, validator_parts
 log = logging.getLogger(__name__)
 
 CALENDAR_START = datetime(2025, 1, 1, tzinfo=UTC)  # the archive's first day; runs at 18:00
+# A month of daily runs is a month of forecasts: 3 live miners write 2,760 chunk files each a
+# day and validators read them for 10 days. The coarser grid keeps 17 days within minutes;
+# every duration and every code path is production's either way.
+CALENDAR_GRID_DEG = 10.0
 BOOKKEEPING_INTERVAL_S = 6 * 3600  # metagraph refreshes of the static chain
-VALIDATOR_FLAGS = ("--workers", "16", "--scoring-processes", "1", "--lease-s", "120",
+VALIDATOR_FLAGS = ("--workers", "16", "--scoring-processes", "2", "--lease-s", "120",
                    "--metagraph-refresh-s", str(BOOKKEEPING_INTERVAL_S))
 MINER_FLAGS = ("--metagraph-refresh-s", str(BOOKKEEPING_INTERVAL_S),
                "--maintenance-interval-s", str(BOOKKEEPING_INTERVAL_S))

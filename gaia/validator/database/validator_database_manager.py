@@ -212,6 +212,27 @@ async def scores_of(
     return list(rows)
 
 
+async def metric_rows(
+    session: AsyncSession, run_id: int, hotkey: str, kind: ScoreKind, metric: Metric,
+) -> list[tuple[str, int, int, float]]:
+    """(variable, level, lead hours, value) of one metric of one kind: a roll-up reads only
+    the skills, not every component of every lead."""
+    rows = await session.execute(
+        select(WeatherMinerScore.variable, WeatherMinerScore.level, WeatherMinerScore.lead_hours,
+               WeatherMinerScore.value)
+        .where(WeatherMinerScore.run_id == run_id, WeatherMinerScore.miner_hotkey == hotkey,
+               WeatherMinerScore.kind == kind, WeatherMinerScore.metric == metric.value))
+    return [(variable, level, lead, float(value)) for variable, level, lead, value in rows]
+
+
+async def scored_leads(session: AsyncSession, run_id: int, hotkey: str, kind: ScoreKind) -> set[int]:
+    rows = await session.scalars(
+        select(WeatherMinerScore.lead_hours).distinct()
+        .where(WeatherMinerScore.run_id == run_id, WeatherMinerScore.miner_hotkey == hotkey,
+               WeatherMinerScore.kind == kind))
+    return set(rows)
+
+
 def rolled_up_run_status(statuses: Iterable[MinerResponseStatus]) -> RunStatus:
     """The run status its responses imply (DESIGN.md section 3)."""
     present = set(statuses)

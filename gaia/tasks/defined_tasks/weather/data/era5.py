@@ -17,7 +17,7 @@ import pandas as pd
 import xarray as xr
 
 from gaia.tasks.defined_tasks.weather.data.canonical import to_naive_utc
-from gaia.tasks.defined_tasks.weather.data.zarr_http import open_zarr_url
+from gaia.tasks.defined_tasks.weather.data.zarr_http import open_zarr_url, read_root_attrs
 from gaia.tasks.defined_tasks.weather.variables import (
     ALL_VARIABLES,
     PRESSURE_LEVELS_HPA,
@@ -111,8 +111,11 @@ class Era5Source:
         return self._ds
 
     def available_until(self) -> datetime:
-        """The last valid time with data (root attr ``valid_time_stop``, else last time)."""
-        stop = self.dataset.attrs.get("valid_time_stop")
+        """The last valid time with data (root attr ``valid_time_stop``, else last time).
+
+        Read fresh from the store's ``.zattrs`` on every call: the real store moves it daily,
+        and a long-running validator must see that without reopening the whole store."""
+        stop = read_root_attrs(self.url).get("valid_time_stop")
         return _attr_time(str(stop), end_of_day=True) if stop else _time_at(self.dataset, -1)
 
     def available_from(self) -> datetime:

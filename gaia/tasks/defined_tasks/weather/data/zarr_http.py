@@ -9,7 +9,10 @@ through their consolidated metadata).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import Any
 
 import httpx
 import xarray as xr
@@ -123,3 +126,33 @@ def open_zarr_url(url: str) -> xr.Dataset:
     """Open a consolidated zarr v2 store lazily (no dask): over HTTP(S) or a local path."""
     store: object = HttpStore(url) if url.startswith(("http://", "https://")) else url
     return xr.open_zarr(store, consolidated=True, chunks=None, zarr_format=2)
+
+
+def read_root_attrs(url: str, *, timeout_s: float = 30.0) -> dict[str, Any]:
+    """A zarr v2 store's root attributes (``.zattrs``), read fresh: one small request, where
+    opening the store reads every array's metadata (megabytes for the ARCO ERA5 store).
+    A store without root attributes gives ``{}``."""
+    if not url.startswith(("http://", "https://")):
+        path = Path(url) / ".zattrs"
+        return json.loads(path.read_text()) if path.exists() else {}
+    return asyncio.run(_fetch_root_attrs(url.rstrip("/"), timeout_s))
+
+
+async def _fetch_root_attrs(url: str, timeout_s: float) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=timeout_s) as client:
+        try:
+            response = await request_with_retries(
+                client, "GET", f"{url}/.zattrs", retries=3, backoff_s=0.5)
+        except RetriesExhausted as exc:
+            raise ZarrHttpError(f"GET {url}/.zattrs failed: {exc}") from exc
+    if response.status_code == 404:
+        return {}
+    if response.status_code >= 400:
+        raise ZarrHttpError(f"GET {url}/.zattrs failed: HTTP {response.status_code}")
+    try:
+        attrs = json.loads(response.content)
+    except ValueError as exc:
+        raise ZarrHttpError(f"GET {url}/.zattrs: not JSON ({exc})") from exc
+    if not isinstance(attrs, dict):
+        raise ZarrHttpError(f"GET {url}/.zattrs: not a JSON object")
+    return attrs

@@ -106,10 +106,10 @@ class ScoringService:
             self._pool.shutdown(cancel_futures=True)
 
     async def truth_available_until(self) -> datetime:
-        """Read from the store's metadata on every call: a store opened once would keep the
-        ``valid_time_stop`` of that moment for the life of the process."""
+        """Read from the store's root attributes on every call: a store opened once would
+        keep the ``valid_time_stop`` of that moment for the life of the process."""
         with _as_outcomes():
-            return await asyncio.to_thread(lambda: Era5Source(self._env.era5_url).available_until())
+            return await asyncio.to_thread(self._era5.available_until)
 
     async def truth_grid(self) -> Grid:
         return await asyncio.to_thread(lambda: Grid.from_dataset(self._era5.dataset))

@@ -45,8 +45,7 @@ async def score_era5(ctx: PipelineContext, payload: ResponsePayload, job: JobCon
             await move(session, payload, S.DAY1_SCORED, S.ERA5_SCORING)
         elif target.status is not S.ERA5_SCORING:
             return
-        stored = {s.lead_hours for s in await db.scores_of(
-            session, run.id, target.hotkey, ScoreKind.ERA5)}
+        stored = await db.scored_leads(session, run.id, target.hotkey, ScoreKind.ERA5)
     pending = [lead for lead in ctx.era5_leads if lead not in stored]
     covered_until = await ctx.forecasts.truth_available_until()
     due = [lead for lead in pending
@@ -74,9 +73,8 @@ async def write_rollup(
     """Recompute and store the run score from the stored day-1 verdict and ERA5 skills."""
     day1 = {s.metric: s.value for s in await db.scores_of(session, run_id, hotkey, ScoreKind.DAY1)
             if s.variable == SUMMARY_VARIABLE}
-    skills = [LeadSkill(s.variable, s.level, s.lead_hours, s.value)
-              for s in await db.scores_of(session, run_id, hotkey, ScoreKind.ERA5)
-              if s.metric == Metric.SKILL]
+    skills = [LeadSkill(*row) for row in await db.metric_rows(
+        session, run_id, hotkey, ScoreKind.ERA5, Metric.SKILL)]
     rollup = progressive_roll_up(
         skills, day1_score=day1[Metric.SCORE],
         eligible=day1[Metric.PASSED] == 1.0 and day1[Metric.CLONE] == 0.0,
