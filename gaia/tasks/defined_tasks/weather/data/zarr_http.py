@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
@@ -135,24 +136,34 @@ def read_root_attrs(url: str, *, timeout_s: float = 30.0) -> dict[str, Any]:
     if not url.startswith(("http://", "https://")):
         path = Path(url) / ".zattrs"
         return json.loads(path.read_text()) if path.exists() else {}
-    return asyncio.run(_fetch_root_attrs(url.rstrip("/"), timeout_s))
-
-
-async def _fetch_root_attrs(url: str, timeout_s: float) -> dict[str, Any]:
-    async with httpx.AsyncClient(timeout=timeout_s) as client:
-        try:
-            response = await request_with_retries(
-                client, "GET", f"{url}/.zattrs", retries=3, backoff_s=0.5)
-        except RetriesExhausted as exc:
-            raise ZarrHttpError(f"GET {url}/.zattrs failed: {exc}") from exc
+    response = _get_with_retries(f"{url.rstrip('/')}/.zattrs", timeout_s)
     if response.status_code == 404:
         return {}
-    if response.status_code >= 400:
-        raise ZarrHttpError(f"GET {url}/.zattrs failed: HTTP {response.status_code}")
     try:
         attrs = json.loads(response.content)
     except ValueError as exc:
-        raise ZarrHttpError(f"GET {url}/.zattrs: not JSON ({exc})") from exc
+        raise ZarrHttpError(f"GET {response.url}: not JSON ({exc})") from exc
     if not isinstance(attrs, dict):
-        raise ZarrHttpError(f"GET {url}/.zattrs: not a JSON object")
+        raise ZarrHttpError(f"GET {response.url}: not a JSON object")
     return attrs
+
+
+def _get_with_retries(url: str, timeout_s: float, tries: int = 3) -> httpx.Response:
+    """Synchronous, so it works from any thread, inside an event loop or not: an answer below
+    500, after up to ``tries`` attempts on transport errors and 5xx."""
+    failure = ""
+    with httpx.Client(timeout=timeout_s) as client:
+        for attempt in range(tries):
+            if attempt:
+                time.sleep(0.5 * 2 ** (attempt - 1))
+            try:
+                response = client.get(url)
+            except httpx.TransportError as exc:
+                failure = f"{type(exc).__name__}: {exc}"
+                continue
+            if response.status_code < 500:
+                if response.status_code >= 400 and response.status_code != 404:
+                    raise ZarrHttpError(f"GET {url} failed: HTTP {response.status_code}")
+                return response
+            failure = f"HTTP {response.status_code}"
+    raise ZarrHttpError(f"GET {url} failed after {tries} attempts: {failure}")
