@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,6 @@ from gaia.database.validator_schema import (
     WeatherMinerResponse,
     WeatherMinerScore,
 )
-from tests.fixtures.database import create_database, drop_database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -76,15 +74,10 @@ def _left_running(process_list: Path) -> list[str]:
     return found
 
 
-def test_localnet_runs_a_hindcast_end_to_end(tmp_path: Path) -> None:
-    name = f"gaia_localnet_test_{uuid.uuid4().hex[:10]}"
-    url = create_database(name)
+def test_localnet_runs_a_hindcast_end_to_end(tmp_path: Path, localnet_database) -> None:  # type: ignore[no-untyped-def]
     workdir = tmp_path / "gaia"
-    try:
-        output = _run_localnet(workdir, url, name)
-        runs, responses, scores = asyncio.run(_database_state(url))
-    finally:
-        drop_database(name)
+    output = _run_localnet(workdir, localnet_database.url, localnet_database.name)
+    runs, responses, scores = asyncio.run(_database_state(localnet_database.url))
     assert _left_running(workdir / "subnet" / "processes.json") == []
     reports = list((workdir / "reports").iterdir())
     assert len(reports) == 1

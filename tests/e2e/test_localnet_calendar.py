@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -26,7 +25,6 @@ from gaia.database.validator_schema import WeatherMinerResponse
 from gaia.tasks.defined_tasks.weather.forecast_store import chunk_key
 from gaia.tasks.defined_tasks.weather.protocol import job_id_for
 from gaia.tasks.defined_tasks.weather.retention import EARLY_LEADS_DELETED
-from tests.fixtures.database import create_database, drop_database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAYS = 17
@@ -56,15 +54,10 @@ async def _responses(url: str) -> list:
         await engine.dispose()
 
 
-def test_seventeen_days_on_the_production_timeline(tmp_path: Path) -> None:
-    name = f"gaia_calendar_test_{uuid.uuid4().hex[:10]}"
-    url = create_database(name)
+def test_seventeen_days_on_the_production_timeline(tmp_path: Path, localnet_database) -> None:  # type: ignore[no-untyped-def]
     workdir = tmp_path / "gaia"
-    try:
-        output = _run(workdir, url, name)
-        responses = asyncio.run(_responses(url))
-    finally:
-        drop_database(name)
+    output = _run(workdir, localnet_database.url, localnet_database.name)
+    responses = asyncio.run(_responses(localnet_database.url))
     (report,) = list((workdir / "reports").iterdir())
     calendar = json.loads((report / "calendar.json").read_text())
     days = calendar["days"]

@@ -9,14 +9,12 @@ through their consolidated metadata).
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 from collections.abc import AsyncIterator, Iterable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import xarray as xr
+import zarr
 from zarr.abc.store import (
     ByteRequest,
     OffsetByteRequest,
@@ -129,41 +127,10 @@ def open_zarr_url(url: str) -> xr.Dataset:
     return xr.open_zarr(store, consolidated=True, chunks=None, zarr_format=2)
 
 
-def read_root_attrs(url: str, *, timeout_s: float = 30.0) -> dict[str, Any]:
-    """A zarr v2 store's root attributes (``.zattrs``), read fresh: one small request, where
-    opening the store reads every array's metadata (megabytes for the ARCO ERA5 store).
-    A store without root attributes gives ``{}``."""
-    if not url.startswith(("http://", "https://")):
-        path = Path(url) / ".zattrs"
-        return json.loads(path.read_text()) if path.exists() else {}
-    response = _get_with_retries(f"{url.rstrip('/')}/.zattrs", timeout_s)
-    if response.status_code == 404:
-        return {}
-    try:
-        attrs = json.loads(response.content)
-    except ValueError as exc:
-        raise ZarrHttpError(f"GET {response.url}: not JSON ({exc})") from exc
-    if not isinstance(attrs, dict):
-        raise ZarrHttpError(f"GET {response.url}: not a JSON object")
-    return attrs
-
-
-def _get_with_retries(url: str, timeout_s: float, tries: int = 3) -> httpx.Response:
-    """Synchronous, so it works from any thread, inside an event loop or not: an answer below
-    500, after up to ``tries`` attempts on transport errors and 5xx."""
-    failure = ""
-    with httpx.Client(timeout=timeout_s) as client:
-        for attempt in range(tries):
-            if attempt:
-                time.sleep(0.5 * 2 ** (attempt - 1))
-            try:
-                response = client.get(url)
-            except httpx.TransportError as exc:
-                failure = f"{type(exc).__name__}: {exc}"
-                continue
-            if response.status_code < 500:
-                if response.status_code >= 400 and response.status_code != 404:
-                    raise ZarrHttpError(f"GET {url} failed: HTTP {response.status_code}")
-                return response
-            failure = f"HTTP {response.status_code}"
-    raise ZarrHttpError(f"GET {url} failed after {tries} attempts: {failure}")
+def read_root_attrs(url: str) -> dict[str, Any]:
+    """A zarr v2 store's root attributes, read fresh: ``.zgroup`` and ``.zattrs`` only (two
+    small requests through :class:`HttpStore`), where opening the store reads every array's
+    metadata (megabytes for the ARCO ERA5 store). Over HTTP(S) or a local path."""
+    store: object = HttpStore(url) if url.startswith(("http://", "https://")) else url
+    group = zarr.open_group(store, mode="r", zarr_format=2, use_consolidated=False)
+    return dict(group.attrs)
