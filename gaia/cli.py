@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from gaia.config import Settings, apply_overrides
 
 
@@ -79,13 +81,48 @@ def add_flags(parser: argparse.ArgumentParser, flags: Iterable[Flag], defaults: 
         parser.add_argument(flag.name, **options)
 
 
+class SettingsError(ValueError):
+    """Settings that cannot be used; the message names each setting (and its flag) and why."""
+
+
+def describe_invalid(error: ValidationError, flags: Sequence[Flag]) -> str:
+    """One line per problem: ``--flag (setting): reason``."""
+    flag_of = {flag.setting: flag.name for flag in flags}
+    problems = []
+    for problem in error.errors():
+        dotted = ".".join(str(part) for part in problem["loc"])
+        reason = problem["msg"].removeprefix("Value error, ")
+        where = f"{flag_of[dotted]} ({dotted})" if dotted in flag_of else dotted
+        problems.append(f"{where}: {reason}" if where else reason)
+    return "; ".join(problems)
+
+
 def settings_from(args: argparse.Namespace, flags: Sequence[Flag], base: Settings) -> Settings:
+    """``base`` with the flags given in ``args``; :class:`SettingsError` when invalid."""
     overrides = {flag.setting: getattr(args, flag.setting, None) for flag in flags}
-    return apply_overrides(base, overrides)
+    try:
+        return apply_overrides(base, overrides)
+    except ValidationError as error:
+        raise SettingsError(describe_invalid(error, flags)) from None
+
+
+def parse_settings(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None, flags: Sequence[Flag],
+    base: Settings,
+) -> tuple[argparse.Namespace, Settings]:
+    """Parse ``argv``; invalid settings end the program the way a bad flag does (usage, one
+    ``error:`` line, exit status 2)."""
+    args = parser.parse_args(argv)
+    try:
+        return args, settings_from(args, flags, base)
+    except SettingsError as error:
+        parser.error(str(error))
 
 
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     quiet = max(logging.WARNING, logging.getLevelName(level))
-    for noisy in ("httpx", "httpcore", "asyncio"):
+    # bittensor's transport logs each failed connection attempt; the chain client reports
+    # the failure itself, once, naming the operation
+    for noisy in ("httpx", "httpcore", "asyncio", "bittensor"):
         logging.getLogger(noisy).setLevel(quiet)

@@ -9,6 +9,7 @@ reads the environment: components receive the part of the settings they need.
 from __future__ import annotations
 
 import importlib
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
@@ -102,7 +103,11 @@ class MinerSettings(BaseModel):
     maintenance_interval_s: float = Field(
         default=600.0, gt=0, description="seconds between retention purges and nonce clean-ups"
     )
-    min_validator_stake: float = Field(default=1000.0, ge=0)
+    min_validator_stake: float = Field(
+        default=1000.0, ge=0,
+        description="in the subnet's alpha: the metagraph's total_stake (alpha plus root TAO "
+        "at the chain's TAO weight) a validator permit holder needs to be served",
+    )
     validator_allowlist: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(default=16_384, gt=0)
     rate_limit_per_minute: int = Field(default=600, gt=0)
@@ -111,10 +116,47 @@ class MinerSettings(BaseModel):
     serve_axon: bool = False
     external_ip: str | None = None
 
+    @field_validator("external_ip")
+    @classmethod
+    def _an_ip_literal(cls, value: str | None) -> str | None:
+        """The chain stores an axon as an IP number: a hostname cannot be published."""
+        if value is None:
+            return None
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ValueError(
+                f"external_ip must be an IP address such as 203.0.113.7, got {value!r}"
+            ) from None
+
     @model_validator(mode="after")
     def _keeps_the_retention_promise(self) -> MinerSettings:
         self.retention_rule()  # raises RetentionTooShort (a ValueError) when shorter
         return self
+
+    @model_validator(mode="after")
+    def _has_an_axon_address(self) -> MinerSettings:
+        if self.serve_axon:
+            self.axon_ip()
+        return self
+
+    def axon_ip(self) -> str:
+        """The IP address ``serve_axon`` publishes: ``external_ip``, else ``host``."""
+        if self.external_ip is not None:
+            return self.external_ip
+        try:
+            address = ipaddress.ip_address(self.host)
+        except ValueError:
+            raise ValueError(
+                f"serve_axon publishes an IP address and host {self.host!r} is not one: "
+                "set external_ip"
+            ) from None
+        if address.is_unspecified:
+            raise ValueError(
+                f"serve_axon needs external_ip when the miner listens on all interfaces "
+                f"(host {self.host})"
+            )
+        return str(address)
 
     def retention_rule(self) -> RetentionRule:
         return _retention().RetentionRule(

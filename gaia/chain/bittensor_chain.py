@@ -2,21 +2,50 @@
 
 Each call opens a connection on the caller's event loop (``async with bt.Subtensor(network)``),
 so the client holds no socket between the validator's infrequent chain calls and survives
-endpoint restarts. bittensor's errors become :class:`ChainError` with the operation named;
-callers (the periodic jobs) log them and try again later, never crash.
+endpoint restarts. What can go wrong comes back typed:
+
+- the chain cannot be reached, or answers something unreadable → :class:`ChainError`;
+- the chain refuses a call (rate limit, unregistered hotkey, commit-reveal) →
+  :class:`ChainRefused` with the chain's own words and, for a rate limit, when to retry;
+- a weights vector that cannot be built → :class:`InvalidWeights`, before any chain contact.
+
+Stakes are read in the subnet's alpha (``total_stake``); on any subnet but root the SDK's
+``.tao`` on them raises, by design, so this module never uses it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import bittensor as bt
 
-from gaia.chain.client import ChainError, Neuron
+from gaia.chain.client import (
+    AxonServed,
+    ChainError,
+    ChainRefused,
+    InvalidWeights,
+    Neuron,
+    Refusal,
+    check_weights,
+)
 
 log = logging.getLogger(__name__)
+
+AXONS = ("SubtensorModule", "Axons")  # the served (ip, port) of each hotkey, per subnet
+_RETRY_IN_BLOCKS = re.compile(r"retry in ~(\d+) blocks? \(~(\d+)s\)", re.IGNORECASE)
+_REFUSAL_BY_CODE = {
+    "rate_limited": Refusal.RATE_LIMITED,
+    "not_registered": Refusal.NOT_REGISTERED,
+    "invalid_argument": Refusal.INVALID,
+}
+_COMMIT_REVEAL_ERRORS = frozenset(
+    {"CommitRevealEnabled", "CommitRevealDisabled", "TooManyUnrevealedCommits",
+     "IncorrectCommitRevealVersion"}
+)
 
 
 def parse_axon(endpoint: str | None) -> tuple[str | None, int | None]:
@@ -30,6 +59,7 @@ def parse_axon(endpoint: str | None) -> tuple[str | None, int | None]:
 
 
 def neuron_from_metagraph(row: Any) -> Neuron:
+    """One ``MetagraphNeuron`` as a :class:`Neuron`; stake in the subnet's alpha."""
     ip, port = parse_axon(row.axon)
     return Neuron(
         uid=int(row.uid),
@@ -37,9 +67,34 @@ def neuron_from_metagraph(row: Any) -> Neuron:
         coldkey=str(row.coldkey),
         ip=ip,
         port=port,
-        stake=float(row.total_stake.tao),
+        stake=float(row.total_stake.amount),
         validator_permit=bool(row.validator_permit),
     )
+
+
+def refusal_of(error: bt.ChainError, what: str) -> ChainRefused:
+    """The SDK's chain error as a :class:`ChainRefused` naming ``what`` was refused."""
+    refusal = _REFUSAL_BY_CODE.get(str(getattr(error.code, "value", "")), Refusal.OTHER)
+    if error.name in _COMMIT_REVEAL_ERRORS:
+        refusal = Refusal.COMMIT_REVEAL
+    words = error.message or str(error)
+    if error.name and error.name not in words:
+        words = f"{error.name}: {words}"
+    retry = _RETRY_IN_BLOCKS.search(words)
+    return ChainRefused(
+        what, refusal, words, retry_in_s=float(retry.group(2)) if retry else None
+    )
+
+
+def _axon_of(record: Any) -> tuple[str, int] | None:
+    """The decoded ``Axons`` storage value (ip as an integer) as (ip, port); None when
+    nothing is served."""
+    if not isinstance(record, dict) or not int(record.get("ip") or 0):
+        return None
+    ip = int(record["ip"])
+    address = ipaddress.IPv6Address(ip) if int(record.get("ip_type") or 4) == 6 else (
+        ipaddress.IPv4Address(ip))
+    return str(address), int(record.get("port") or 0)
 
 
 class BittensorChainClient:
@@ -50,35 +105,64 @@ class BittensorChainClient:
         self._netuid = netuid
         self._wallet = wallet
 
+    def _subtensor(self) -> bt.Subtensor:
+        return bt.Subtensor(self._network)
+
     async def metagraph(self) -> list[Neuron]:
+        where = f"metagraph of netuid {self._netuid} on {self._network}"
         try:
-            async with bt.Subtensor(self._network) as client:
-                graph = await client.subnets.metagraph(self._netuid)
+            async with self._subtensor() as client:
+                graph = await client.subnets.metagraph(self._netuid, commitments=False)
         except bt.BittensorError as error:
-            raise ChainError(
-                f"metagraph of netuid {self._netuid} on {self._network}: {error}"
-            ) from error
+            raise ChainError(f"{where}: {error}") from error
         if graph is None:
             raise ChainError(f"netuid {self._netuid} does not exist on {self._network}")
-        return [neuron_from_metagraph(row) for row in graph.neurons]
+        try:
+            return [neuron_from_metagraph(row) for row in graph.neurons]
+        except (TypeError, ValueError, AttributeError) as error:
+            raise ChainError(f"{where}: unreadable neuron: {error}") from error
 
     async def set_weights(
         self, uids: Sequence[int], weights: Sequence[float], version_key: int
-    ) -> None:
-        intent = bt.SetWeights(
-            netuid=self._netuid, uids=list(uids), weights=list(weights), version_key=version_key
-        )
-        await self._execute(intent, "set_weights")
-
-    async def serve(self, ip: str, port: int) -> None:
-        await self._execute(bt.ServeAxon(netuid=self._netuid, ip=ip, port=port), "serve_axon")
-
-    async def _execute(self, intent: Any, what: str) -> None:
+    ) -> str:
+        check_weights(uids, weights)
         try:
-            async with bt.Subtensor(self._network) as client:
-                result = await client.execute(intent, self._wallet)
+            intent = bt.SetWeights(
+                netuid=self._netuid, uids=list(uids), weights=list(weights),
+                version_key=version_key,
+            )
         except bt.BittensorError as error:
-            raise ChainError(f"{what} on {self._network}: {error}") from error
+            raise InvalidWeights(str(error)) from error
+        result = await self._execute(intent, "set_weights")
+        reveal_round = result.data.get("reveal_round")
+        if reveal_round is not None:
+            return f"committed (commit-reveal), revealed by the chain at drand round {reveal_round}"
+        return result.message or "set"
+
+    async def serve(self, ip: str, port: int) -> AxonServed:
+        hotkey = self._wallet.hotkey.ss58_address
+        try:
+            async with self._subtensor() as client:
+                record = await client.query(AXONS, [self._netuid, hotkey])
+        except bt.BittensorError as error:
+            raise ChainError(f"axon of {hotkey} on {self._network}: {error}") from error
+        if _axon_of(record) == (str(ipaddress.ip_address(ip)), port):
+            return AxonServed.UNCHANGED
+        await self._execute(bt.ServeAxon(netuid=self._netuid, ip=ip, port=port), "serve_axon")
+        return AxonServed.PUBLISHED
+
+    async def _execute(self, intent: Any, what: str) -> bt.ExtrinsicResult:
+        where = f"{what} on netuid {self._netuid} of {self._network}"
+        try:
+            async with self._subtensor() as client:
+                result = await client.execute(intent, self._wallet)
+        except bt.ChainError as error:  # refused before signing (the SDK's preflight)
+            raise refusal_of(error, where) from error
+        except bt.BittensorError as error:
+            raise ChainError(f"{where}: {error}") from error
         if not result.success:
-            raise ChainError(f"{what} on {self._network} was refused: {result.message}")
-        log.info("%s on %s: %s", what, self._network, result.message or "ok")
+            if result.error is not None:
+                raise refusal_of(result.error, where)
+            raise ChainRefused(where, Refusal.OTHER, result.message or "no reason given")
+        log.info("%s: %s", where, result.message or "ok")
+        return result

@@ -20,7 +20,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from gaia.chain.client import ChainError, Neuron
+from gaia.chain.client import AxonServed, ChainError, Neuron, check_weights
 
 
 def write_neurons(path: Path, neurons: Sequence[Neuron]) -> None:
@@ -67,9 +67,8 @@ class StaticChainClient:
 
     async def set_weights(
         self, uids: Sequence[int], weights: Sequence[float], version_key: int
-    ) -> None:
-        if len(uids) != len(weights):
-            raise ChainError(f"{len(uids)} uids but {len(weights)} weights")
+    ) -> str:
+        check_weights(uids, weights)
         document = {
             "uids": [int(u) for u in uids],
             "weights": [float(w) for w in weights],
@@ -79,6 +78,7 @@ class StaticChainClient:
             _write_json_atomic, self.weights_dir / f"{self.hotkey}.json", document
         )
         await asyncio.to_thread(self._append_history, document)
+        return "written"
 
     def _append_history(self, document: dict[str, Any]) -> None:
         with open(self.weights_dir / f"{self.hotkey}.history.jsonl", "a") as history:
@@ -91,11 +91,13 @@ class StaticChainClient:
             return []
         return [json.loads(line) for line in target.read_text().splitlines() if line]
 
-    async def serve(self, ip: str, port: int) -> None:
+    async def serve(self, ip: str, port: int) -> AxonServed:
         document = {"ip": ip, "port": int(port)}
-        await asyncio.to_thread(
-            _write_json_atomic, self.served_dir / f"{self.hotkey}.json", document
-        )
+        target = self.served_dir / f"{self.hotkey}.json"
+        if target.exists() and json.loads(target.read_text()) == document:
+            return AxonServed.UNCHANGED
+        await asyncio.to_thread(_write_json_atomic, target, document)
+        return AxonServed.PUBLISHED
 
     def read_weights(self, hotkey: str) -> dict[str, Any] | None:
         """The weights ``hotkey`` last submitted, or None."""

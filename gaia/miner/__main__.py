@@ -23,7 +23,7 @@ from gaia.cli import (
     Flag,
     add_flags,
     configure_logging,
-    settings_from,
+    parse_settings,
 )
 from gaia.config import Settings
 from gaia.miner.app import create_app
@@ -47,7 +47,8 @@ MINER_FLAGS: tuple[Flag, ...] = (
     Flag("--maintenance-interval-s", "miner.maintenance_interval_s",
          "seconds between retention purges", float),
     Flag("--min-validator-stake", "miner.min_validator_stake",
-         "minimum stake of a validator permit holder to be served", float),
+         "minimum stake, in the subnet's alpha (the metagraph's total_stake), of a validator "
+         "permit holder to be served", float),
     Flag("--validator-allowlist", "miner.validator_allowlist",
          "hotkeys served whatever the metagraph says (repeatable)", extra=(("action", "append"),)),
     Flag("--max-body-bytes", "miner.max_body_bytes", "largest request body accepted (413)", int),
@@ -55,9 +56,12 @@ MINER_FLAGS: tuple[Flag, ...] = (
          "requests per validator hotkey per minute (429)", int),
     Flag("--file-rate-limit-per-minute", "miner.file_rate_limit_per_minute",
          "forecast file reads per validator hotkey per minute (429)", int),
-    Flag("--serve-axon", "miner.serve_axon", "publish ip:port on the chain at start",
+    Flag("--serve-axon", "miner.serve_axon",
+         "publish ip:port on the chain at start when the chain has another address, and "
+         "check again every metagraph refresh (a refused publish is retried then)",
          extra=(("action", "store_const"), ("const", True))),
-    Flag("--external-ip", "miner.external_ip", "address to publish with --serve-axon"),
+    Flag("--external-ip", "miner.external_ip",
+         "IP address to publish with --serve-axon (an address, not a hostname)"),
 )
 FLAGS = WALLET_AND_CHAIN_FLAGS + MINER_FLAGS + GFS_FLAGS + LOG_FLAGS
 
@@ -75,8 +79,9 @@ def build_parser(defaults: Settings | None = None) -> argparse.ArgumentParser:
 
 
 def settings_from_args(argv: Sequence[str] | None, base: Settings | None = None) -> Settings:
+    """Settings from ``argv`` over ``base``; invalid ones exit with usage and one error line."""
     base = base or Settings()
-    return settings_from(build_parser(base).parse_args(argv), FLAGS, base)
+    return parse_settings(build_parser(base), argv, FLAGS, base)[1]
 
 
 def main(argv: Sequence[str] | None = None) -> None:

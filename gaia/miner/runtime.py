@@ -27,7 +27,7 @@ from typing import Any
 
 import bittensor as bt
 
-from gaia.chain.client import ChainClient, ChainError
+from gaia.chain.client import AxonServed, ChainClient, ChainError, ChainRefused
 from gaia.chain.factory import build_chain_client
 from gaia.clock import Now, sleep_for, system_clock
 from gaia.config import Settings
@@ -92,7 +92,7 @@ async def purge_early_leads(
     return deleted
 
 
-async def _every(
+async def every(
     clock: Now, interval_s: float, action: Callable[[], Awaitable[Any]], what: str
 ) -> None:
     """Run ``action`` every ``interval_s`` of ``clock``; a failure is logged and retried next time."""
@@ -110,15 +110,26 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _axon_ip(settings: Settings) -> str:
-    miner = settings.miner
-    if miner.external_ip:
-        return miner.external_ip
-    if miner.host in ("0.0.0.0", "::", ""):
-        raise ChainError(
-            "--serve-axon needs --external-ip when the miner listens on all interfaces"
-        )
-    return miner.host
+async def publish_axon(chain: ChainClient, ip: str, port: int, retry_s: float) -> bool:
+    """Publish ``ip:port`` unless the chain has it already; True when the chain has it now.
+
+    A refusal (the chain's serving rate limit, an unregistered hotkey) or an unreachable
+    chain is logged with the reason; the miner keeps serving and the caller tries again.
+    """
+    try:
+        outcome = await chain.serve(ip, port)
+    except ChainRefused as refusal:
+        log.warning("axon %s:%d not published: %s; trying again in %.0fs",
+                    ip, port, refusal, retry_s)
+        return False
+    except ChainError as error:
+        log.error("axon %s:%d not published: %s; trying again in %.0fs", ip, port, error, retry_s)
+        return False
+    if outcome is AxonServed.UNCHANGED:
+        log.info("axon %s:%d already on the chain; nothing published", ip, port)
+    else:
+        log.info("axon %s:%d published on the chain", ip, port)
+    return True
 
 
 class MinerRuntime:
@@ -151,10 +162,8 @@ class MinerRuntime:
             stack.callback(executor.shutdown, wait=False, cancel_futures=True)
             runner = self._runner(wallet, executor)
             stack.push_async_callback(runner.close)
-            await self._start_periodic(stack, registry)
+            await self._start_periodic(stack, registry, chain)
             await runner.resume_unfinished()
-            if self.settings.miner.serve_axon:
-                await chain.serve(_axon_ip(self.settings), self.settings.miner.port)
             log.info("miner %s ready (model %s)", hotkey, self.settings.miner.model)
             yield self._services(hotkey, registry, runner)
 
@@ -191,11 +200,13 @@ class MinerRuntime:
         )
         return JobRunner(partial(run_job, ctx=ctx), self.db, self.clock)
 
-    async def _start_periodic(self, stack: AsyncExitStack, registry: ValidatorRegistry) -> None:
+    async def _start_periodic(
+        self, stack: AsyncExitStack, registry: ValidatorRegistry, chain: ChainClient
+    ) -> None:
         await self._maintain()
-        tasks = [
+        tasks = [*await self._axon_task(chain),
             asyncio.create_task(
-                _every(
+                every(
                     self.clock,
                     self.settings.chain.metagraph_refresh_s,
                     registry.refresh,
@@ -203,11 +214,22 @@ class MinerRuntime:
                 )
             ),
             asyncio.create_task(
-                _every(self.clock, self.settings.miner.maintenance_interval_s, self._maintain,
+                every(self.clock, self.settings.miner.maintenance_interval_s, self._maintain,
                        "maintenance")
             ),
         ]
         stack.push_async_callback(_cancel, tasks)
+
+    async def _axon_task(self, chain: ChainClient) -> list[asyncio.Task[None]]:
+        """With ``--serve-axon``: publish now, then check again every metagraph refresh (an
+        unchanged address costs one read; a refused one is published when the chain allows)."""
+        if not self.settings.miner.serve_axon:
+            return []
+        ip, port = self.settings.miner.axon_ip(), self.settings.miner.port
+        interval = self.settings.chain.metagraph_refresh_s
+        await publish_axon(chain, ip, port, interval)
+        check = partial(publish_axon, chain, ip, port, interval)
+        return [asyncio.create_task(every(self.clock, interval, check, "axon check"))]
 
     async def _maintain(self) -> None:
         now = self.clock()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from gaia.chain.client import ChainClient, Neuron
+from gaia.chain.client import STAKE_UNIT, ChainClient, Neuron
 
 log = logging.getLogger(__name__)
 
@@ -14,7 +14,8 @@ class ValidatorRegistry:
     """The accepted validators, from the last metagraph read plus the allowlist.
 
     A caller is accepted when it is allowlisted, or when the metagraph shows it with a
-    validator permit and at least ``min_stake``.
+    validator permit and at least ``min_stake`` of stake, in the subnet's alpha (the
+    metagraph's ``total_stake``, see :mod:`gaia.chain.client`).
     """
 
     def __init__(self, chain: ChainClient, *, min_stake: float, allowlist: Iterable[str]) -> None:
@@ -41,7 +42,8 @@ class ValidatorRegistry:
             return f"hotkey {hotkey} has no validator permit"
         if neuron.stake < self._min_stake:
             return (
-                f"hotkey {hotkey} stake {neuron.stake:g} is below the minimum {self._min_stake:g}"
+                f"hotkey {hotkey} stake {neuron.stake:g} {STAKE_UNIT} is below the minimum "
+                f"{self._min_stake:g} {STAKE_UNIT}"
             )
         return None
 

@@ -20,7 +20,7 @@ from gaia.cli import (
     Flag,
     add_flags,
     configure_logging,
-    settings_from,
+    parse_settings,
 )
 from gaia.config import Settings
 from gaia.database.migrations import SchemaOutOfDate
@@ -64,8 +64,7 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     base = Settings()
-    args = build_parser(base).parse_args(argv)
-    settings = settings_from(args, FLAGS, base)
+    args, settings = parse_settings(build_parser(base), argv, FLAGS, base)
     configure_logging(settings.log_level)
     from gaia.validator.runtime import WalletError, run_validator
 

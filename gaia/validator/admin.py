@@ -8,6 +8,7 @@
     reseed RUN_ID                    download a run's GFS data again and continue
     rescore RUN_ID [--hotkey H]      recompute the ERA5 scores and roll-up of scored miners
     weights [--submit]               the weights the scores give now (and submit them)
+    metagraph                        the neurons as this validator sees them (stake in alpha)
 
 Settings as for ``python -m gaia.validator`` (``GAIA_*``, ``.env``, the flags below).
 """
@@ -23,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
+from gaia.chain.client import ChainError, InvalidWeights
 from gaia.cli import (
     DATABASE_FLAGS,
     GFS_FLAGS,
@@ -30,7 +32,7 @@ from gaia.cli import (
     WALLET_AND_CHAIN_FLAGS,
     add_flags,
     configure_logging,
-    settings_from,
+    parse_settings,
 )
 from gaia.config import Settings
 from gaia.database.validator_schema import WeatherForecastRun, WeatherMinerResponse
@@ -44,6 +46,7 @@ from gaia.tasks.defined_tasks.weather.pipeline.payloads import (
 from gaia.tasks.defined_tasks.weather.pipeline.workers import all_policies
 from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus, RunMode, RunStatus
 from gaia.validator.database import validator_database_manager as db
+from gaia.validator.runtime import WalletError
 
 FLAGS = DATABASE_FLAGS + WALLET_AND_CHAIN_FLAGS + GFS_FLAGS + LOG_FLAGS
 
@@ -190,6 +193,9 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
     rescore.add_argument("--hotkey")
     commands.add_parser("weights", help="weights from the scores now").add_argument(
         "--submit", action="store_true", help="also submit them to the chain")
+    commands.add_parser(
+        "metagraph", help="the neurons as this validator sees them: uid, hotkey, stake (in the "
+        "subnet's alpha), validator permit, axon, and whether it would query them")
     return parser
 
 
@@ -204,6 +210,11 @@ def _cycle(text: str) -> datetime:
 
 
 async def run_command(settings: Settings, args: argparse.Namespace) -> str:
+    if args.command == "metagraph":  # reads the chain only: no database needed
+        from gaia.validator.admin_chain import HEADER, neuron_rows
+
+        summary, rows = await neuron_rows(settings)
+        return summary + "\n" + _table(rows, HEADER)
     engine = create_async_engine(settings.database_url)
     factory = async_sessionmaker(engine, expire_on_commit=False)
     queue = JobQueue(all_policies())
@@ -234,14 +245,16 @@ async def run_command(settings: Settings, args: argparse.Namespace) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     base = Settings()
-    args = build_parser(base).parse_args(argv)
-    settings = settings_from(args, FLAGS, base)
+    args, settings = parse_settings(build_parser(base), argv, FLAGS, base)
     configure_logging(settings.log_level)
     try:
         print(asyncio.run(run_command(settings, args)))
-    except (AdminError, LookupError) as error:
+    except (AdminError, LookupError, WalletError, InvalidWeights) as error:
         print(f"gaia.validator.admin: {error}", file=sys.stderr)
         return 2
+    except ChainError as error:
+        print(f"gaia.validator.admin: chain: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

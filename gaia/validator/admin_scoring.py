@@ -66,6 +66,6 @@ async def show_weights(
     if submit:
         wallet, hotkey = load_wallet(settings)
         chain = build_chain_client(settings.chain, hotkey=hotkey, wallet=wallet)
-        await chain.set_weights(vector.uids, vector.weights, package_version_key())
-        lines.append("submitted")
+        confirmation = await chain.set_weights(vector.uids, vector.weights, package_version_key())
+        lines.append(f"submitted: {confirmation}")
     return "\n".join(lines)

@@ -1,7 +1,13 @@
 """The validator's periodic jobs: metagraph sync and weight submission.
 
-The scheduler enqueues each once per slot (``validator.metagraph_sync:<slot>``); chain
-trouble is a ``Retry`` with a clear log line, never a crash.
+The scheduler enqueues each once per slot (``validator.metagraph_sync:<slot>``). Chain
+trouble becomes a typed outcome with the chain's own words, never a crash:
+
+- unreachable chain, or a refusal that may pass (commit-reveal switched under us) → ``Retry``
+  with the policy's backoff;
+- the weights rate limit → ``Retry`` after exactly the wait the chain names;
+- a hotkey not registered on the subnet, or a weights vector this subnet does not accept →
+  ``Invalid``: this slot's job fails at once (the next slot tries again) and says why.
 """
 
 from __future__ import annotations
@@ -12,8 +18,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gaia.chain.client import ChainClient, ChainError
-from gaia.jobs.outcomes import Retry
+from gaia.chain.client import ChainClient, ChainError, ChainRefused, InvalidWeights, Refusal
+from gaia.jobs.outcomes import Invalid, Retry
 from gaia.jobs.policy import RetryPolicy
 from gaia.jobs.registry import JobContext
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import PeriodicPayload
@@ -68,8 +74,23 @@ async def submit_weights(ctx: PeriodicContext, payload: PeriodicPayload, job: Jo
         job.log.warning("no registered hotkey has a positive score over %d runs", len(runs))
         return
     try:
-        await ctx.chain.set_weights(vector.uids, vector.weights, package_version_key())
+        confirmation = await ctx.chain.set_weights(
+            vector.uids, vector.weights, package_version_key()
+        )
+    except InvalidWeights as error:
+        raise Invalid(f"weights vector cannot be submitted: {error}") from error
+    except ChainRefused as refusal:
+        raise weights_refused(refusal) from refusal
     except ChainError as error:
         raise Retry(f"set_weights: {error}") from error
     sent = ", ".join(f"{uid}:{w:.4f}" for uid, w in zip(vector.uids, vector.weights, strict=True))
-    job.log.info("weights set from %d runs: %s", len(runs), sent)
+    job.log.info("weights from %d runs %s: %s", len(runs), confirmation, sent)
+
+
+def weights_refused(refusal: ChainRefused) -> Invalid | Retry:
+    """The job outcome of a chain's refusal of our weights."""
+    if refusal.refusal in (Refusal.NOT_REGISTERED, Refusal.INVALID):
+        return Invalid(str(refusal))
+    if refusal.refusal is Refusal.RATE_LIMITED and refusal.retry_in_s is not None:
+        return Retry(str(refusal), delay=refusal.retry_in_s)
+    return Retry(str(refusal))

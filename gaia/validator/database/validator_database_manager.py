@@ -26,6 +26,7 @@ from gaia.tasks.defined_tasks.weather.states import (
     RunMode,
     RunStatus,
 )
+from gaia.validator.eligibility import would_query
 from gaia.validator.weights import Registration, RunScores
 
 S = MinerResponseStatus
@@ -114,14 +115,9 @@ async def move_run(
 
 
 async def eligible_miners(session: AsyncSession, own_hotkey: str) -> list[Miner]:
-    """Neurons serving an axon, other than this validator itself."""
-    rows = await session.scalars(
-        select(Miner)
-        .where(Miner.ip.is_not(None), Miner.port.is_not(None), Miner.port > 0)
-        .where(Miner.hotkey != own_hotkey)
-        .order_by(Miner.uid)
-    )
-    return list(rows)
+    """The miners this validator queries (:func:`~gaia.validator.eligibility.would_query`)."""
+    rows = await session.scalars(select(Miner).order_by(Miner.uid))
+    return [miner for miner in rows if would_query(miner, own_hotkey)]
 
 
 async def create_responses(session: AsyncSession, run_id: int, miners: Sequence[Miner]) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gaia.chain.bittensor_chain import BittensorChainClient
-from gaia.chain.client import ChainError, Neuron
+from gaia.chain.client import AxonServed, ChainError, InvalidWeights, Neuron
 from gaia.chain.factory import build_chain_client
 from gaia.chain.static import StaticChainClient, write_neurons
 from gaia.config import ChainSettings
@@ -27,7 +27,9 @@ async def test_metagraph_round_trips_the_file(tmp_path: Path) -> None:
 async def test_serve_is_seen_by_every_reader(tmp_path: Path) -> None:
     path = tmp_path / "neurons.json"
     write_neurons(path, NEURONS)
-    await StaticChainClient(path, hotkey="miner-hk").serve("127.0.0.1", 9001)
+    miner = StaticChainClient(path, hotkey="miner-hk")
+    assert await miner.serve("127.0.0.1", 9001) is AxonServed.PUBLISHED
+    assert await miner.serve("127.0.0.1", 9001) is AxonServed.UNCHANGED
     reader = StaticChainClient(path, hotkey="validator-hk")
     miner = (await reader.metagraph())[0]
     assert (miner.ip, miner.port) == ("127.0.0.1", 9001)
@@ -45,7 +47,7 @@ async def test_weights_are_written_per_hotkey(tmp_path: Path) -> None:
         "version_key": 3,
     }
     assert client.read_weights("miner-hk") is None
-    with pytest.raises(ChainError, match="2 uids but 1 weights"):
+    with pytest.raises(InvalidWeights, match="2 uids but 1 weights"):
         await client.set_weights([0, 1], [1.0], version_key=3)
 
 

@@ -83,5 +83,29 @@ def test_every_flag_targets_a_real_setting_and_is_documented() -> None:
 def test_bad_values_are_refused() -> None:
     with pytest.raises(SystemExit):
         settings_from_args(["--chain", "carrier-pigeon"], base=Settings())
-    with pytest.raises(ValueError, match="port"):
+    with pytest.raises(SystemExit):
         settings_from_args(["--port", "70000"], base=Settings())
+
+
+def test_invalid_settings_are_one_error_line_naming_the_flag(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        settings_from_args(["--port", "70000", "--external-ip", "miner.example.org"],
+                           base=Settings())
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("python -m gaia.miner: error: --port (miner.port): ")
+    assert "--external-ip (miner.external_ip): external_ip must be an IP address" in error
+
+
+def test_serving_an_axon_needs_an_ip_to_publish() -> None:
+    with pytest.raises(SystemExit):
+        settings_from_args(["--serve-axon"], base=Settings())  # listening on 0.0.0.0
+    with pytest.raises(SystemExit):
+        settings_from_args(["--serve-axon", "--host", "miner.local"], base=Settings())
+    on_host = settings_from_args(["--serve-axon", "--host", "10.1.2.3"], base=Settings())
+    assert on_host.miner.axon_ip() == "10.1.2.3"
+    published = settings_from_args(["--serve-axon", "--external-ip", "2001:DB8::7"],
+                                   base=Settings())
+    assert published.miner.axon_ip() == "2001:db8::7"

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gaia.chain.client import Neuron
+from gaia.chain.client import AxonServed, Neuron
 from gaia.miner.auth import RateLimiter
 from gaia.miner.errors import CycleOutsideWindow
 from gaia.miner.jobs import check_cycle_window
@@ -49,10 +49,10 @@ class ListChain:
 
     async def set_weights(
         self, uids: Sequence[int], weights: Sequence[float], version_key: int
-    ) -> None:
+    ) -> str:
         raise AssertionError("the miner never sets weights")
 
-    async def serve(self, ip: str, port: int) -> None:
+    async def serve(self, ip: str, port: int) -> AxonServed:
         raise AssertionError("not used here")
 
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from gaia.clock import VirtualClock
 from gaia.config import MinerSettings
 from gaia.jobs.retry_config import RETRY_CONFIG, WeatherJob
-from gaia.miner.runtime import _every
+from gaia.miner.runtime import every
 from gaia.tasks.defined_tasks.weather.forecast_store import chunk_key
 from gaia.tasks.defined_tasks.weather.pipeline.context import DAY1_LEAD_HOURS, ERA5_LEAD_HOURS
 from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming
@@ -153,7 +153,7 @@ async def test_the_periodic_loop_sleeps_on_the_injected_clock() -> None:
     async def action() -> None:
         runs.append(clock())
 
-    loop = asyncio.create_task(_every(clock, 600.0, action, "test loop"))
+    loop = asyncio.create_task(every(clock, 600.0, action, "test loop"))
     try:
         await asyncio.sleep(0.05)
         assert runs == [] and clock.next_wakeup() == INIT + timedelta(seconds=600)
