@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,12 @@ GFS_FLAGS: tuple[Flag, ...] = (
          "miner's API use their job's timeout instead)", float),
 )
 
+AXON_POLICY_FLAGS: tuple[Flag, ...] = (
+    Flag("--allow-private-axons", "validator.allow_private_axons",
+         "also query miners on loopback, link-local and private addresses (local nets)",
+         extra=(("action", "store_const"), ("const", True))),
+)
+
 DATABASE_FLAGS: tuple[Flag, ...] = (
     Flag("--database-url", "database_url", "PostgreSQL URL of the validator database"),
 )
@@ -85,16 +92,21 @@ class SettingsError(ValueError):
     """Settings that cannot be used; the message names each setting (and its flag) and why."""
 
 
-def describe_invalid(error: ValidationError, flags: Sequence[Flag]) -> str:
-    """One line per problem: ``--flag (setting): reason``."""
-    flag_of = {flag.setting: flag.name for flag in flags}
+def describe_invalid(error: ValidationError, name_of: Callable[[str], str]) -> str:
+    """One line for every problem: ``name (setting): reason``."""
     problems = []
     for problem in error.errors():
         dotted = ".".join(str(part) for part in problem["loc"])
         reason = problem["msg"].removeprefix("Value error, ")
-        where = f"{flag_of[dotted]} ({dotted})" if dotted in flag_of else dotted
+        name = name_of(dotted)
+        where = f"{name} ({dotted})" if name != dotted else dotted
         problems.append(f"{where}: {reason}" if where else reason)
     return "; ".join(problems)
+
+
+def env_variable(dotted: str) -> str:
+    """The environment variable of a dotted setting: ``miner.port`` → ``GAIA_MINER__PORT``."""
+    return "GAIA_" + dotted.upper().replace(".", "__") if dotted else dotted
 
 
 def settings_from(args: argparse.Namespace, flags: Sequence[Flag], base: Settings) -> Settings:
@@ -103,7 +115,22 @@ def settings_from(args: argparse.Namespace, flags: Sequence[Flag], base: Setting
     try:
         return apply_overrides(base, overrides)
     except ValidationError as error:
-        raise SettingsError(describe_invalid(error, flags)) from None
+        flag_of = {flag.setting: flag.name for flag in flags}
+        raise SettingsError(
+            describe_invalid(error, lambda dotted: flag_of.get(dotted, dotted))
+        ) from None
+
+
+def env_settings(prog: str) -> Settings:
+    """The settings from ``GAIA_*`` variables and ``.env``; invalid ones end the program with
+    one line naming each variable's setting and exit status 2."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = describe_invalid(error, env_variable)
+        print(f"{prog}: error: invalid setting in the GAIA_* environment or .env: {problems}",
+              file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def parse_settings(

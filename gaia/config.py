@@ -80,6 +80,11 @@ class ValidatorSettings(BaseModel):
     scoring_processes: int = Field(
         default=1, ge=0, description="processes for heavy scoring; 0 scores in the worker itself"
     )
+    allow_private_axons: bool = Field(
+        default=False,
+        description="query miners whose axon is a loopback, link-local, private or other "
+        "non-public address (local nets and static chains; never on the public chain)",
+    )
 
 
 class MinerSettings(BaseModel):
@@ -89,6 +94,14 @@ class MinerSettings(BaseModel):
     database_url: str | None = None  # default: SQLite file under data_dir
     model: str = "spectral_advection"
     inference_concurrency: int = Field(default=1, ge=1)
+    # GFS downloads of concurrent jobs queue like inference does: each fetch holds
+    # download_concurrency connections and a cycle's inputs in memory
+    fetch_concurrency: int = Field(default=1, ge=1, description="jobs fetching GFS at once")
+    # A failed job is restarted by the next initiate-fetch only after a backoff (the first
+    # wait, doubled after each further failure: 5, 10, 20 min) and at most job_max_attempts
+    # runs in all; after that it stays failed.
+    job_max_attempts: int = Field(default=4, ge=1)
+    job_retry_backoff_s: float = Field(default=300.0, ge=0)
     max_cycle_age_hours: float = Field(default=48.0, gt=0)
     # Retention, counted from the forecast's GFS init time (weather/retention.py): the whole
     # forecast for forecast_retention_days, the chunks of the day-1-only leads for
@@ -113,6 +126,16 @@ class MinerSettings(BaseModel):
     rate_limit_per_minute: int = Field(default=600, gt=0)
     # forecast file reads have their own budget: one forecast is ~2,800 files
     file_rate_limit_per_minute: int = Field(default=12_000, gt=0)
+    # Strangers are limited per client address (IPv6: per /64) before any signature is
+    # checked: past this many refused requests a minute, requests are refused unverified.
+    refused_per_address_per_minute: int = Field(default=60, gt=0)
+    # The HTTP server: open connections in all and per client address, and the time a
+    # client has to send a whole request (headers and body) once it connects or starts one.
+    # (a validator's client opens up to 32; a local net's validators share one address)
+    max_connections: int = Field(default=1024, gt=0)
+    max_connections_per_address: int = Field(default=128, gt=0)
+    request_read_timeout_s: float = Field(default=10.0, gt=0)
+    api_docs: bool = False  # /docs and /openapi.json, served to anyone when on
     serve_axon: bool = False
     external_ip: str | None = None
 
@@ -190,9 +213,14 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, url: str) -> str:
-        """Accept plain ``postgresql://`` URLs and use the asyncpg driver for them."""
+        """Accept plain ``postgresql://`` URLs and use the asyncpg driver for them; the
+        validator's database is PostgreSQL (its job queue needs SKIP LOCKED and LISTEN)."""
         if url.startswith("postgresql://") or url.startswith("postgres://"):
             return "postgresql+asyncpg://" + url.split("://", 1)[1]
+        if not url.startswith("postgresql+asyncpg://"):
+            given = f"a {url.split('://')[0]} URL" if "://" in url else repr(url)
+            raise ValueError(f"database_url must be a PostgreSQL URL such as "
+                             f"postgresql://user@host:5432/gaia, not {given}")
         return url
 
 

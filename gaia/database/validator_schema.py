@@ -1,4 +1,4 @@
-"""SQLAlchemy models of the validator's tables. Alembic (``migrations/``) owns the schema;
+"""SQLAlchemy models of the validator's tables. Alembic (``alembic_scripts/``) owns the schema;
 a test checks that ``alembic upgrade head`` produces exactly these models.
 """
 

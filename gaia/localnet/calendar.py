@@ -39,6 +39,7 @@ from gaia.miner import __main__ as miner_cli
 from gaia.miner.app import create_app
 from gaia.miner.database import UNFINISHED
 from gaia.miner.runtime import MinerRuntime
+from gaia.miner.server import server_config
 from gaia.tasks.defined_tasks.weather.data.archive import ArchiveInfo, build_archive
 from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming, floor_to_cycle
 from gaia.validator import __main__ as validator_cli
@@ -120,8 +121,8 @@ async def start_miner(subnet: Subnet, member: Member, clock: VirtualClock) -> In
     settings = miner_cli.settings_from_args([*subnet.miner_args(member, any_cycle_age=False),
                                             *MINER_FLAGS])
     runtime = MinerRuntime(settings, clock=clock)
-    config = uvicorn.Config(create_app(settings, runtime), host="127.0.0.1", port=member.port,
-                            log_level="warning", access_log=False)
+    config = server_config(create_app(settings, runtime), settings.miner, log_level="warning",
+                           access_log=False)
     server = _InProcessServer(config)
     task = asyncio.create_task(server.serve(), name=f"miner-{member.port}")
     while not server.started:

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gaia.chain.static import StaticChainClient
+from gaia.clock import system_clock
 from gaia.database.validator_schema import WeatherMinerResponse, WeatherMinerScore
 from gaia.jobs.queue import JobQueue
 from gaia.localnet.subnet import Member, Subnet
@@ -91,7 +92,8 @@ async def start_hindcast(
     """Queue a hindcast run for the archive's first usable cycle (its truth is there)."""
     init_time = subnet.archive.init_times[0]
     async with factory.begin() as session:
-        return await create_hindcast(session, JobQueue(all_policies()), init_time, commit_window)
+        return await create_hindcast(session, JobQueue(all_policies()), init_time, commit_window,
+                                     system_clock())
 
 
 async def run_weights(factory: async_sessionmaker[AsyncSession], run_id: int) -> WeightVector:

@@ -11,6 +11,8 @@ the flags below override them. Example on a local net::
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,10 +25,14 @@ from gaia.cli import (
     Flag,
     add_flags,
     configure_logging,
+    env_settings,
     parse_settings,
 )
 from gaia.config import Settings
 from gaia.miner.app import create_app
+from gaia.miner.runtime import MinerRuntime
+from gaia.miner.server import DESCRIPTORS_BESIDE_CONNECTIONS, raise_descriptor_limit, server_config
+from gaia.miner.startup import StartupError, check_database
 
 MINER_FLAGS: tuple[Flag, ...] = (
     Flag("--host", "miner.host", "address to listen on"),
@@ -37,6 +43,13 @@ MINER_FLAGS: tuple[Flag, ...] = (
     Flag("--model", "miner.model",
          "forecast model: a registered name, or package.module:factory for your own"),
     Flag("--inference-concurrency", "miner.inference_concurrency", "jobs inferring at once", int),
+    Flag("--fetch-concurrency", "miner.fetch_concurrency", "jobs fetching GFS inputs at once",
+         int),
+    Flag("--job-max-attempts", "miner.job_max_attempts",
+         "runs of one job in all: a failed job is restarted by initiate-fetch until then", int),
+    Flag("--job-retry-backoff-s", "miner.job_retry_backoff_s",
+         "seconds before a failed job may run again; doubled after each further failure",
+         float),
     Flag("--max-cycle-age-hours", "miner.max_cycle_age_hours",
          "refuse GFS cycles older than this (422)", float),
     Flag("--forecast-retention-days", "miner.forecast_retention_days",
@@ -56,6 +69,17 @@ MINER_FLAGS: tuple[Flag, ...] = (
          "requests per validator hotkey per minute (429)", int),
     Flag("--file-rate-limit-per-minute", "miner.file_rate_limit_per_minute",
          "forecast file reads per validator hotkey per minute (429)", int),
+    Flag("--refused-per-address-per-minute", "miner.refused_per_address_per_minute",
+         "refused (401/403) requests per client address per minute before its requests are "
+         "refused unverified (429)", int),
+    Flag("--max-connections", "miner.max_connections",
+         "open HTTP connections in all (more are closed when accepted)", int),
+    Flag("--max-connections-per-address", "miner.max_connections_per_address",
+         "open HTTP connections per client address (IPv6: per /64)", int),
+    Flag("--request-read-timeout-s", "miner.request_read_timeout_s",
+         "seconds a client has to send a whole request, headers and body", float),
+    Flag("--api-docs", "miner.api_docs", "serve /docs and /openapi.json (to anyone)",
+         extra=(("action", "store_const"), ("const", True))),
     Flag("--serve-axon", "miner.serve_axon",
          "publish ip:port on the chain at start when the chain has another address, and "
          "check again every metagraph refresh (a refused publish is retried then)",
@@ -80,21 +104,35 @@ def build_parser(defaults: Settings | None = None) -> argparse.ArgumentParser:
 
 def settings_from_args(argv: Sequence[str] | None, base: Settings | None = None) -> Settings:
     """Settings from ``argv`` over ``base``; invalid ones exit with usage and one error line."""
-    base = base or Settings()
+    base = base or env_settings("python -m gaia.miner")
     return parse_settings(build_parser(base), argv, FLAGS, base)[1]
+
+
+def prepared_runtime(settings: Settings) -> MinerRuntime:
+    """The runtime, its wallet, model, data directory and database checked (StartupError)."""
+    runtime = MinerRuntime(settings)
+    asyncio.run(check_database(runtime.db))
+    return runtime
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     settings = settings_from_args(argv)
     configure_logging(settings.log_level)
-    app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=settings.miner.host,
-        port=settings.miner.port,
+    try:
+        runtime = prepared_runtime(settings)
+    except StartupError as error:
+        sys.exit(f"python -m gaia.miner: error: {error}")
+    raise_descriptor_limit(settings.miner.max_connections + DESCRIPTORS_BESIDE_CONNECTIONS)
+    config = server_config(
+        create_app(settings, runtime),
+        settings.miner,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10,
     )
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:  # the lifespan failed, or the port is taken (uvicorn said why)
+        sys.exit(3)
 
 
 if __name__ == "__main__":

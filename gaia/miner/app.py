@@ -54,7 +54,15 @@ def create_app(settings: Settings, runtime: MinerRuntime | None = None) -> FastA
             app.state.services = services
             yield
 
-    app = FastAPI(title="Gaia weather miner", lifespan=lifespan)
+    # API docs describe every route to anyone who asks: off unless the operator wants them
+    docs = settings.miner.api_docs
+    app = FastAPI(
+        title="Gaia weather miner",
+        lifespan=lifespan,
+        openapi_url="/openapi.json" if docs else None,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+    )
     app.include_router(jobs_router)
     app.include_router(forecasts_router)
     app.add_exception_handler(MinerHTTPError, _miner_error)

@@ -138,17 +138,27 @@ class MinerDatabase:
             await session.commit()
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def restart_failed(self, job_id: str, now: datetime) -> bool:
-        """Put a failed job back to fetching_inputs; False if it was not failed."""
-        return await self._update(
-            job_id,
-            [MinerJobStatus.FAILED],
-            status=MinerJobStatus.FETCHING_INPUTS,
-            error=None,
-            leads_done=0,
-            finished_at=None,
-            updated_at=now,
-        )
+    async def restart_failed(self, job_id: str, attempts: int, now: datetime) -> bool:
+        """Put a failed job that has run ``attempts`` times back to fetching_inputs; False if
+        it is not that job any more (restarted meanwhile, or not failed)."""
+        async with self._sessions() as session:
+            result = await session.execute(
+                update(MinerJob)
+                .where(
+                    MinerJob.job_id == job_id,
+                    MinerJob.status == MinerJobStatus.FAILED,
+                    MinerJob.attempts == attempts,
+                )
+                .values(
+                    status=MinerJobStatus.FETCHING_INPUTS,
+                    error=None,
+                    leads_done=0,
+                    finished_at=None,
+                    updated_at=now,
+                )
+            )
+            await session.commit()
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def begin_attempt(self, job_id: str, now: datetime) -> bool:
         """Count a new run of an unfinished job and reset its progress."""

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from gaia.miner.auth import Authenticator, RateBucket, SignedRequest
+from gaia.miner.connections import address_key
 from gaia.miner.forecasts import ForecastFiles
 from gaia.miner.jobs import JobService
 
@@ -42,6 +43,7 @@ async def _authenticate(request: Request, services: MinerServices, bucket: RateB
     signed = SignedRequest(
         method=request.method,
         target=request_target(request),
+        client=address_key(request.client.host if request.client else ""),
         headers=request.headers,
         body=await request.body(),
     )

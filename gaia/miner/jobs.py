@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from gaia.database.miner_schema import MinerJob
@@ -37,6 +38,26 @@ def check_cycle_window(init_time: datetime, now: datetime, max_age: timedelta) -
         )
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a failed job may run again: at most ``max_attempts`` runs in all; the second
+    ``first_backoff`` after the first failure, each later one after twice the last wait.
+
+    Every run fetches GFS again, so without a backoff each validator's poll of a broken job
+    would cost the miner a fresh download.
+    """
+
+    max_attempts: int
+    first_backoff: timedelta
+
+    def next_attempt_at(self, job: JobRecord) -> datetime | None:
+        """When the failed ``job`` may start again; None once it has used every attempt."""
+        if job.attempts >= self.max_attempts:
+            return None
+        failed_at = job.finished_at or job.updated_at
+        return failed_at + self.first_backoff * 2 ** max(job.attempts - 1, 0)
+
+
 def status_response(job: JobRecord) -> JobStatusResponse:
     ready = job.status is MinerJobStatus.FORECAST_READY
     return JobStatusResponse(
@@ -57,6 +78,7 @@ class JobService:
         own_hotkey: str,
         model_name: str,
         max_cycle_age: timedelta,
+        retry: RetryPolicy,
         db: MinerDatabase,
         runner: JobRunner,
         clock: Callable[[], datetime],
@@ -64,6 +86,7 @@ class JobService:
         self._own_hotkey = own_hotkey
         self._model_name = model_name
         self._max_cycle_age = max_cycle_age
+        self._retry = retry
         self._db = db
         self._runner = runner
         self._clock = clock
@@ -71,7 +94,8 @@ class JobService:
     async def initiate(self, request: InitiateFetchRequest, caller: str) -> InitiateFetchResponse:
         """Record the job for this cycle and start it; a known job is joined, not rerun.
 
-        A failed job is started again: the failure may have been transient (GFS late).
+        A failed job is started again when its :class:`RetryPolicy` allows: the failure may
+        have been transient (GFS late).
         """
         if request.expected_miner_hotkey != self._own_hotkey:
             raise WrongMiner(
@@ -80,8 +104,8 @@ class JobService:
         now = self._clock()
         check_cycle_window(request.gfs_init_time, now, self._max_cycle_age)
         job, created = await self._db.get_or_create_job(self._new_job(request, caller, now))
-        if job.status is MinerJobStatus.FAILED and await self._db.restart_failed(job.job_id, now):
-            job = await self._existing(job.job_id)
+        if job.status is MinerJobStatus.FAILED:
+            job = await self._restarted(job, now)
         if not job.status.finished:
             self._runner.ensure_running(job)
         log.info(
@@ -93,6 +117,16 @@ class JobService:
             "new" if created else "existing",
         )
         return InitiateFetchResponse(job_id=job.job_id, status=job.status)
+
+    async def _restarted(self, job: JobRecord, now: datetime) -> JobRecord:
+        """``job`` (failed) put back to run when the retry policy allows; as stored now."""
+        due = self._retry.next_attempt_at(job)
+        if due is None or now < due:
+            log.info("job %s failed after %d attempt(s); %s", job.job_id, job.attempts,
+                     "no attempts left" if due is None else f"next attempt from {due.isoformat()}")
+            return job
+        await self._db.restart_failed(job.job_id, job.attempts, now)
+        return await self._existing(job.job_id)
 
     async def status(self, job_id: str) -> JobStatusResponse:
         return status_response(await self._existing(job_id))

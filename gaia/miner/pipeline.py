@@ -1,6 +1,8 @@
 """One forecast job, start to finish: GFS inputs -> model -> forecast store -> signed manifest.
 
-Every blocking step (the model's next lead, writing a lead, finalizing the store) runs in
+Jobs queue twice: for a fetch slot (``fetch_concurrency``: a GFS fetch holds its downloads'
+connections and a cycle's inputs in memory) and for an inference slot
+(``inference_concurrency``). Every blocking step (the model's next lead, writing a lead, finalizing the store) runs in
 the inference thread pool, never on the event loop; progress is recorded after each lead.
 A rerun (after a restart or a failure) starts from an empty store.
 """
@@ -48,6 +50,7 @@ class PipelineContext:
     store_root: Path
     signer: Any  # the miner hotkey's keypair (bittensor_wallet.Keypair)
     executor: Executor
+    fetch_slots: asyncio.Semaphore
     inference_slots: asyncio.Semaphore
     clock: Callable[[], datetime]
 
@@ -61,10 +64,11 @@ async def run_job(job: JobRecord, ctx: PipelineContext) -> str:
     started = time.monotonic()
     if not await ctx.db.begin_attempt(job.job_id, ctx.clock()):
         raise JobLost(f"job {job.job_id} is no longer unfinished")
-    log.info("job %s: fetching GFS inputs for %s", job.job_id, job.gfs_init_time.isoformat())
-    async with ctx.open_source() as source:
-        dataset = await source.fetch_inputs(job.gfs_init_time)
-    inputs = await _in_pool(ctx, ForecastInputs.from_dataset, dataset)
+    async with ctx.fetch_slots:
+        log.info("job %s: fetching GFS inputs for %s", job.job_id, job.gfs_init_time.isoformat())
+        async with ctx.open_source() as source:
+            dataset = await source.fetch_inputs(job.gfs_init_time)
+        inputs = await _in_pool(ctx, ForecastInputs.from_dataset, dataset)
     log.info("job %s: inputs ready in %.1fs", job.job_id, time.monotonic() - started)
     async with ctx.inference_slots:
         if not await ctx.db.mark_inference_running(

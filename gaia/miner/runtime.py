@@ -1,7 +1,8 @@
 """The miner's long-lived parts, built from settings for the app's lifespan.
 
-Start: open the database (creating its tables), load the wallet and the model, read the
-metagraph, resume unfinished jobs, start the periodic tasks (metagraph refresh, retention
+Built: the wallet and the model are loaded, the data directory created and the database URL
+parsed, each refused with one clear line (``gaia.miner.startup``). Start: open the database
+(creating its tables), read the metagraph, resume unfinished jobs, start the periodic tasks (metagraph refresh, retention
 purge), publish the axon when asked. Stop: cancel jobs (they resume at the next start) and
 the periodic tasks, close the database.
 
@@ -31,14 +32,14 @@ from gaia.chain.client import AxonServed, ChainClient, ChainError, ChainRefused
 from gaia.chain.factory import build_chain_client
 from gaia.clock import Now, sleep_for, system_clock
 from gaia.config import Settings
-from gaia.miner.auth import Authenticator, RateLimiter
+from gaia.miner.auth import AddressLimiter, Authenticator, RateLimiter
 from gaia.miner.database import FINISHED, MinerDatabase, database_url_for
 from gaia.miner.deps import MinerServices
 from gaia.miner.forecasts import ForecastFiles
-from gaia.miner.jobs import JobService
-from gaia.miner.models import load_model
+from gaia.miner.jobs import JobService, RetryPolicy
 from gaia.miner.pipeline import PipelineContext, run_job, store_dir
 from gaia.miner.runner import JobRunner
+from gaia.miner.startup import build_model, load_wallet, make_directory, open_database
 from gaia.miner.validators import ValidatorRegistry
 from gaia.tasks.defined_tasks.weather.data.gfs import GfsSource
 from gaia.tasks.defined_tasks.weather.forecast_store import PARTIAL_SUFFIX
@@ -47,11 +48,6 @@ from gaia.tasks.defined_tasks.weather.retention import RetentionRule, delete_ear
 
 log = logging.getLogger(__name__)
 
-
-
-def load_wallet(settings: Settings) -> bt.Wallet:
-    wallet = settings.wallet
-    return bt.Wallet(name=wallet.name, hotkey=wallet.hotkey, path=str(wallet.path.expanduser()))
 
 
 def _remove_store(store_root: Path, job_id: str) -> None:
@@ -141,8 +137,10 @@ class MinerRuntime:
         miner = settings.miner
         self.retention = miner.retention_rule()
         self.data_dir = miner.data_dir.expanduser()
-        self.store_root = self.data_dir / "forecasts"
-        self.db = MinerDatabase(database_url_for(miner.database_url, self.data_dir))
+        self.store_root = make_directory(self.data_dir / "forecasts", "--data-dir")
+        self.db = open_database(database_url_for(miner.database_url, self.data_dir))
+        self.wallet = load_wallet(settings)
+        self.model = build_model(miner.model)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[MinerServices]:
@@ -151,7 +149,7 @@ class MinerRuntime:
         async with AsyncExitStack() as stack:
             await self.db.create_tables()
             stack.push_async_callback(self.db.close)
-            wallet = load_wallet(self.settings)
+            wallet = self.wallet
             hotkey = wallet.hotkey.ss58_address
             chain = build_chain_client(self.settings.chain, hotkey=hotkey, wallet=wallet)
             registry = await self._registry(chain)
@@ -191,10 +189,11 @@ class MinerRuntime:
         ctx = PipelineContext(
             db=self.db,
             open_source=open_source,
-            model=load_model(self.settings.miner.model),
+            model=self.model,
             store_root=self.store_root,
             signer=wallet.hotkey,
             executor=executor,
+            fetch_slots=asyncio.Semaphore(self.settings.miner.fetch_concurrency),
             inference_slots=asyncio.Semaphore(self.settings.miner.inference_concurrency),
             clock=self.clock,
         )
@@ -247,12 +246,17 @@ class MinerRuntime:
             registry=registry,
             api_limiter=RateLimiter(miner.rate_limit_per_minute),
             file_limiter=RateLimiter(miner.file_rate_limit_per_minute),
+            stranger_limiter=AddressLimiter(miner.refused_per_address_per_minute),
             clock=self.clock,
         )
         jobs = JobService(
             own_hotkey=hotkey,
             model_name=miner.model,
             max_cycle_age=timedelta(hours=miner.max_cycle_age_hours),
+            retry=RetryPolicy(
+                max_attempts=miner.job_max_attempts,
+                first_backoff=timedelta(seconds=miner.job_retry_backoff_s),
+            ),
             db=self.db,
             runner=runner,
             clock=self.clock,

@@ -12,6 +12,11 @@ client or a sibling with the same signer and settings and its own connection poo
 ``timeout`` given to the constructor is every request's default; ``request(timeout_s=…)``
 replaces it for one request (a caller whose own deadline grows, like a job whose timeout
 doubles after each timeout, is not capped by the client's default).
+
+``request_limited`` is for answers from parties that may be hostile: the body is read as a
+stream and reading stops at a byte cap, and an optional deadline bounds the whole exchange
+(when it expires the transfer itself is cancelled and its connection closed, not only the
+caller's await).
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ from bittensor.signing import WalletLike, resolve_signer
 
 class ResponseTooLarge(httpx.HTTPError):
     """A response body exceeded the size the caller allowed."""
+
+
+class ResponseTooSlow(httpx.HTTPError):
+    """The answer was not complete within the caller's deadline (the transfer was stopped)."""
 
 
 class SignedClient:
@@ -82,7 +91,7 @@ class SignedClient:
 
     def _build(
         self, method: str, url: str, receiver_hotkey: str, json: Any, content: bytes | None,
-        headers: dict[str, str] | None, timeout_s: float | None = None,
+        headers: dict[str, str] | None, timeout_s: float | httpx.Timeout | None = None,
     ) -> httpx.Request:
         if json is not None and content is not None:
             raise ValueError("pass json or content, not both")
@@ -125,18 +134,42 @@ class SignedClient:
         return await self.request("POST", url, receiver_hotkey, **kwargs)
 
     async def get_limited(
-        self, url: str, receiver_hotkey: str, *, max_bytes: int
+        self, url: str, receiver_hotkey: str, *, max_bytes: int, **kwargs: Any
     ) -> tuple[httpx.Response, bytes]:
-        """Signed GET that stops reading (``ResponseTooLarge``) past ``max_bytes`` of body."""
+        return await self.request_limited("GET", url, receiver_hotkey, max_bytes=max_bytes, **kwargs)
+
+    async def request_limited(
+        self,
+        method: str,
+        url: str,
+        receiver_hotkey: str,
+        *,
+        max_bytes: int,
+        json: Any = None,
+        timeout_s: float | httpx.Timeout | None = None,
+        deadline_s: float | None = None,
+    ) -> tuple[httpx.Response, bytes]:
+        """One signed request whose body is streamed: ``ResponseTooLarge`` as soon as more
+        than ``max_bytes`` arrive, ``ResponseTooSlow`` when the whole exchange (connection,
+        headers and body) outlasts ``deadline_s``; either way the connection is closed."""
         self.bind_to_running_loop()
-        request = self._build("GET", url, receiver_hotkey, None, None, None)
+        request = self._build(method, url, receiver_hotkey, json, None, None, timeout_s)
+        try:
+            async with asyncio.timeout(deadline_s):
+                return await self._read_capped(request, max_bytes)
+        except TimeoutError as error:
+            raise ResponseTooSlow(f"{url} was not answered within {deadline_s:g} s") from error
+
+    async def _read_capped(
+        self, request: httpx.Request, max_bytes: int
+    ) -> tuple[httpx.Response, bytes]:
         response = await self._client.send(request, stream=True)
         try:
             chunks, total = [], 0
             async for chunk in response.aiter_bytes():
                 total += len(chunk)
                 if total > max_bytes:
-                    raise ResponseTooLarge(f"{url} sent more than {max_bytes} bytes")
+                    raise ResponseTooLarge(f"{request.url} sent more than {max_bytes} bytes")
                 chunks.append(chunk)
         finally:
             await response.aclose()

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from gaia.cli import (
+    AXON_POLICY_FLAGS,
     DATABASE_FLAGS,
     GFS_FLAGS,
     LOG_FLAGS,
@@ -20,9 +21,11 @@ from gaia.cli import (
     Flag,
     add_flags,
     configure_logging,
+    env_settings,
     parse_settings,
 )
 from gaia.config import Settings
+from gaia.database.connection import DatabaseUnavailable
 from gaia.database.migrations import SchemaOutOfDate
 
 VALIDATOR_FLAGS: tuple[Flag, ...] = (
@@ -44,7 +47,8 @@ VALIDATOR_FLAGS: tuple[Flag, ...] = (
     Flag("--era5.url", "data.era5_url", "ERA5 zarr store (truth)"),
     Flag("--climatology.url", "data.climatology_url", "ERA5 climatology zarr store"),
 )
-FLAGS = DATABASE_FLAGS + WALLET_AND_CHAIN_FLAGS + GFS_FLAGS + VALIDATOR_FLAGS + LOG_FLAGS
+FLAGS = (DATABASE_FLAGS + WALLET_AND_CHAIN_FLAGS + AXON_POLICY_FLAGS + GFS_FLAGS + VALIDATOR_FLAGS
+         + LOG_FLAGS)
 
 
 def build_parser(defaults: Settings) -> argparse.ArgumentParser:
@@ -63,14 +67,14 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    base = Settings()
+    base = env_settings("python -m gaia.validator")
     args, settings = parse_settings(build_parser(base), argv, FLAGS, base)
     configure_logging(settings.log_level)
     from gaia.validator.runtime import WalletError, run_validator
 
     try:
         asyncio.run(run_validator(settings, with_scheduler=args.mode == "run"))
-    except (SchemaOutOfDate, WalletError) as error:
+    except (SchemaOutOfDate, WalletError, DatabaseUnavailable) as error:
         print(f"gaia.validator: {error}", file=sys.stderr)
         return 2
     return 0

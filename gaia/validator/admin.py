@@ -9,6 +9,7 @@
     rescore RUN_ID [--hotkey H]      recompute the ERA5 scores and roll-up of scored miners
     weights [--submit]               the weights the scores give now (and submit them)
     metagraph                        the neurons as this validator sees them (stake in alpha)
+    db upgrade|downgrade|current     the database's migrations (gaia/validator/admin_db.py)
 
 Settings as for ``python -m gaia.validator`` (``GAIA_*``, ``.env``, the flags below).
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -26,15 +27,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 
 from gaia.chain.client import ChainError, InvalidWeights
 from gaia.cli import (
+    AXON_POLICY_FLAGS,
     DATABASE_FLAGS,
     GFS_FLAGS,
     LOG_FLAGS,
     WALLET_AND_CHAIN_FLAGS,
     add_flags,
     configure_logging,
+    env_settings,
     parse_settings,
 )
+from gaia.clock import system_clock
 from gaia.config import Settings
+from gaia.database.connection import DatabaseUnavailable, check_connection
 from gaia.database.validator_schema import WeatherForecastRun, WeatherMinerResponse
 from gaia.jobs.queue import JobQueue, job_counts
 from gaia.jobs.retry_config import WeatherJob, singleton_key
@@ -45,10 +50,11 @@ from gaia.tasks.defined_tasks.weather.pipeline.payloads import (
 )
 from gaia.tasks.defined_tasks.weather.pipeline.workers import all_policies
 from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus, RunMode, RunStatus
+from gaia.validator import admin_db
 from gaia.validator.database import validator_database_manager as db
 from gaia.validator.runtime import WalletError
 
-FLAGS = DATABASE_FLAGS + WALLET_AND_CHAIN_FLAGS + GFS_FLAGS + LOG_FLAGS
+FLAGS = DATABASE_FLAGS + WALLET_AND_CHAIN_FLAGS + AXON_POLICY_FLAGS + GFS_FLAGS + LOG_FLAGS
 
 
 class AdminError(Exception):
@@ -79,6 +85,7 @@ async def show_runs(session: AsyncSession, limit: int) -> str:
 
 
 async def show_responses(session: AsyncSession, run_id: int) -> str:
+    await db.get_run(session, run_id)  # an unknown run is an error, not an empty table
     responses = await session.scalars(
         select(WeatherMinerResponse).where(WeatherMinerResponse.run_id == run_id)
         .order_by(WeatherMinerResponse.miner_uid)
@@ -95,10 +102,14 @@ async def show_queue(session: AsyncSession) -> str:
 
 
 async def create_hindcast(
-    session: AsyncSession, queue: JobQueue, init_time: datetime, commit_window: timedelta
+    session: AsyncSession, queue: JobQueue, init_time: datetime, commit_window: timedelta,
+    now: datetime,
 ) -> str:
+    if init_time > now:
+        raise AdminError(f"--init {init_time:%Y-%m-%dT%H} is in the future: a hindcast scores "
+                         "a GFS cycle that has been published")
     payload = RunCreatePayload(init_time=init_time, mode=RunMode.HINDCAST,
-                               commit_deadline=datetime.now(UTC) + commit_window)
+                               commit_deadline=now + commit_window)
     key = f"{WeatherJob.RUN_CREATE}:hindcast:{init_time:%Y%m%d%H}"
     job_id = await queue.enqueue(session, WeatherJob.RUN_CREATE, payload, singleton_key=key)
     return f"hindcast run for {init_time:%Y-%m-%d %HZ} " + (
@@ -132,7 +143,8 @@ async def requeue_miner(session: AsyncSession, queue: JobQueue, run_id: int, hot
         .with_for_update()
     )
     if response is None:
-        raise AdminError(f"run {run_id} has no response from {hotkey}")
+        await db.get_run(session, run_id)  # names an unknown run as such
+        raise LookupError(f"run {run_id} has no response from {hotkey}")
     if response.status is MinerResponseStatus.FAILED:
         return await _start_over(session, queue, response)
     job_type = NEXT_JOB.get(response.status)
@@ -176,12 +188,14 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
                                      description=__doc__.split("\n\n")[0])
     add_flags(parser, FLAGS, defaults)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("runs", help="recent runs").add_argument("--limit", type=int, default=10)
+    admin_db.add_parser(commands)
+    commands.add_parser("runs", help="recent runs").add_argument(
+        "--limit", type=_positive(int), default=10)
     commands.add_parser("responses", help="miners of one run").add_argument("run_id", type=int)
     commands.add_parser("queue", help="jobs by type and state")
     hindcast = commands.add_parser("hindcast", help="create a hindcast run")
     hindcast.add_argument("--init", required=True, type=_cycle, help="GFS cycle, YYYY-MM-DDTHH")
-    hindcast.add_argument("--commit-window-minutes", type=float, default=180.0)
+    hindcast.add_argument("--commit-window-minutes", type=_positive(float), default=180.0)
     requeue = commands.add_parser(
         "requeue", help="start a failed miner over, or re-enqueue a stuck miner's next job")
     requeue.add_argument("run_id", type=int)
@@ -197,6 +211,19 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
         "metagraph", help="the neurons as this validator sees them: uid, hotkey, stake (in the "
         "subnet's alpha), validator permit, axon, and whether it would query them")
     return parser
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    """An argparse type: a number of ``kind`` above zero."""
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} must be above 0")
+        return value
+    return parse
 
 
 def _cycle(text: str) -> datetime:
@@ -219,6 +246,7 @@ async def run_command(settings: Settings, args: argparse.Namespace) -> str:
     factory = async_sessionmaker(engine, expire_on_commit=False)
     queue = JobQueue(all_policies())
     try:
+        await check_connection(engine, settings.database_url)
         async with factory.begin() as session:
             match args.command:
                 case "runs":
@@ -229,7 +257,8 @@ async def run_command(settings: Settings, args: argparse.Namespace) -> str:
                     return await show_queue(session)
                 case "hindcast":
                     window = timedelta(minutes=args.commit_window_minutes)
-                    return await create_hindcast(session, queue, args.init, window)
+                    return await create_hindcast(session, queue, args.init, window,
+                                                 system_clock())
                 case "requeue":
                     return await requeue_miner(session, queue, args.run_id, args.hotkey)
                 case "reseed":
@@ -237,6 +266,8 @@ async def run_command(settings: Settings, args: argparse.Namespace) -> str:
         from gaia.validator.admin_scoring import rescore_run, show_weights
 
         if args.command == "rescore":
+            async with factory() as session:  # an unknown run before the wallet is read
+                await db.get_run(session, args.run_id)
             return await rescore_run(settings, factory, args.run_id, args.hotkey)
         return await show_weights(settings, factory, submit=args.submit)
     finally:
@@ -244,14 +275,20 @@ async def run_command(settings: Settings, args: argparse.Namespace) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    base = Settings()
+    base = env_settings("gaia.validator.admin")
     args, settings = parse_settings(build_parser(base), argv, FLAGS, base)
     configure_logging(settings.log_level)
     try:
-        print(asyncio.run(run_command(settings, args)))
-    except (AdminError, LookupError, WalletError, InvalidWeights) as error:
+        if args.command == "db":  # Alembic runs its own event loop
+            print(admin_db.run(settings, args))
+        else:
+            print(asyncio.run(run_command(settings, args)))
+    except (AdminError, WalletError, InvalidWeights, admin_db.DatabaseCommandError) as error:
         print(f"gaia.validator.admin: {error}", file=sys.stderr)
         return 2
+    except (LookupError, DatabaseUnavailable) as error:  # no such run/hotkey; no database
+        print(f"gaia.validator.admin: {error}", file=sys.stderr)
+        return 1
     except ChainError as error:
         print(f"gaia.validator.admin: chain: {error}", file=sys.stderr)
         return 1

@@ -9,16 +9,16 @@ from __future__ import annotations
 from gaia.chain.client import STAKE_UNIT, Neuron
 from gaia.chain.factory import build_chain_client
 from gaia.config import Settings
-from gaia.validator.eligibility import why_not_queried
+from gaia.validator.eligibility import Eligibility
 from gaia.validator.runtime import load_wallet
 
 HEADER = ("uid", "hotkey", f"stake ({STAKE_UNIT})", "permit", "axon", "queried")
 
 
-def neuron_row(neuron: Neuron, own_hotkey: str) -> tuple[object, ...]:
+def neuron_row(neuron: Neuron, rule: Eligibility) -> tuple[object, ...]:
     axon = "-" if neuron.ip is None else (
         f"[{neuron.ip}]:{neuron.port}" if ":" in neuron.ip else f"{neuron.ip}:{neuron.port}")
-    reason = why_not_queried(neuron, own_hotkey)
+    reason = rule.why_not_queried(neuron)
     return (neuron.uid, neuron.hotkey, f"{neuron.stake:,.2f}",
             "yes" if neuron.validator_permit else "no", axon,
             "yes" if reason is None else f"no ({reason})")
@@ -29,7 +29,8 @@ async def neuron_rows(settings: Settings) -> tuple[str, list[tuple[object, ...]]
     wallet, hotkey = load_wallet(settings)
     chain = build_chain_client(settings.chain, hotkey=hotkey, wallet=wallet)
     neurons = sorted(await chain.metagraph(), key=lambda n: n.uid)
-    rows = [neuron_row(n, hotkey) for n in neurons]
+    rule = Eligibility(hotkey, settings.validator.allow_private_axons)
+    rows = [neuron_row(n, rule) for n in neurons]
     queried = sum(1 for row in rows if row[-1] == "yes")
     where = (f"static chain {settings.chain.static_path}" if settings.chain.kind == "static"
              else f"netuid {settings.chain.netuid} on {settings.chain.network}")

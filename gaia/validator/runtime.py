@@ -18,6 +18,7 @@ from gaia.chain.client import ChainClient
 from gaia.chain.factory import build_chain_client
 from gaia.clock import Clock, system_clock
 from gaia.config import Settings
+from gaia.database.connection import check_connection
 from gaia.database.migrations import require_head
 from gaia.jobs.queue import JobQueue, asyncpg_dsn
 from gaia.jobs.worker import Worker, WorkerOptions
@@ -71,6 +72,7 @@ async def validator_parts(
     """Everything the validator runs, on one clock (a simulation passes a virtual one)."""
     engine = create_async_engine(settings.database_url, pool_size=10, max_overflow=20)
     try:
+        await check_connection(engine, settings.database_url)
         await require_head(engine)
         wallet, hotkey = load_wallet(settings)
         session_factory = async_sessionmaker(engine, expire_on_commit=False)

@@ -26,7 +26,7 @@ from gaia.tasks.defined_tasks.weather.states import (
     RunMode,
     RunStatus,
 )
-from gaia.validator.eligibility import would_query
+from gaia.validator.eligibility import Eligibility
 from gaia.validator.weights import Registration, RunScores
 
 S = MinerResponseStatus
@@ -114,10 +114,10 @@ async def move_run(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def eligible_miners(session: AsyncSession, own_hotkey: str) -> list[Miner]:
-    """The miners this validator queries (:func:`~gaia.validator.eligibility.would_query`)."""
+async def eligible_miners(session: AsyncSession, rule: Eligibility) -> list[Miner]:
+    """The miners this validator queries, by uid."""
     rows = await session.scalars(select(Miner).order_by(Miner.uid))
-    return [miner for miner in rows if would_query(miner, own_hotkey)]
+    return [miner for miner in rows if rule.would_query(miner)]
 
 
 async def create_responses(session: AsyncSession, run_id: int, miners: Sequence[Miner]) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -82,6 +83,25 @@ def test_climatology_matches_day_of_year_and_hour(archive, archive_server) -> No
         np.testing.assert_allclose(ds["z"].values[i, 0], mean["z"][7], rtol=1e-6)
     with pytest.raises(KeyError, match="no \\(hour, dayofyear\\)"):
         clim.for_times([archive.start + timedelta(hours=3)])
+
+
+def test_climatology_reads_what_the_pointwise_selection_gives_and_only_what_is_asked(
+    archive, clean_archive_server,  # noqa: ANN001
+) -> None:
+    clim = ClimatologySource(archive.climatology_url(clean_archive_server.url))
+    times = [archive.start + timedelta(hours=h) for h in (6, 30, 102)]
+    ds = clim.for_times(times, variables=["t", "msl"], levels=[850, 250])
+    # the selection as it was: two index arrays on one time dimension (pointwise)
+    index = pd.DatetimeIndex([t.replace(tzinfo=None) for t in times])
+    pointwise = clim.dataset.sel(
+        hour=xr.DataArray(np.asarray(index.hour), dims="time"),
+        dayofyear=xr.DataArray(np.asarray(index.day_of_year), dims="time"),
+    ).sel(level=[850, 250])
+    np.testing.assert_array_equal(ds["t"].values, pointwise["temperature"].values)
+    np.testing.assert_array_equal(ds["msl"].values, pointwise["mean_sea_level_pressure"].values)
+    assert list(ds["time"].values) == list(index.values)
+    read = {path.split("/")[-2] for path in _chunk_reads(clean_archive_server)}
+    assert read == {"temperature", "mean_sea_level_pressure"}
 
 
 @pytest.fixture(scope="module")

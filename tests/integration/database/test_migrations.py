@@ -17,7 +17,7 @@ from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus
 
 
 def _revision_module(filename: str) -> ModuleType:
-    path = migrations.PROJECT_ROOT / "migrations" / "versions" / filename
+    path = migrations.SCRIPT_DIRECTORY / "versions" / filename
     spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -28,6 +28,7 @@ def _revision_module(filename: str) -> ModuleType:
 REFACTOR = _revision_module("0002_weather_refactor.py")
 PRE_REFACTOR = _revision_module("0001_pre_refactor_schema.py")
 INIT = datetime(2026, 11, 20, 12, tzinfo=UTC)
+VERSION = migrations.VERSION_TABLE
 
 
 def _dsn(url: str) -> str:
@@ -161,12 +162,12 @@ async def _catalog(url: str) -> list[tuple[str, ...]]:
     queries = [
         "SELECT table_name, column_name, data_type, coalesce(column_default, ''), is_nullable,"
         " coalesce(character_maximum_length::text, '') FROM information_schema.columns"
-        " WHERE table_schema = 'public' AND table_name <> 'alembic_version'",
+        f" WHERE table_schema = 'public' AND table_name <> '{VERSION}'",
         "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint"
         " WHERE connamespace = 'public'::regnamespace"
-        " AND conrelid::regclass::text <> 'alembic_version'",
+        f" AND conrelid::regclass::text <> '{VERSION}'",
         "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
-        " AND tablename <> 'alembic_version'",
+        f" AND tablename <> '{VERSION}'",
         "SELECT t.typname, string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) FROM pg_enum e"
         " JOIN pg_type t ON t.oid = e.enumtypid GROUP BY t.typname",
         "SELECT sequencename, data_type::text FROM pg_sequences WHERE schemaname = 'public'",

@@ -92,7 +92,7 @@ async def test_status_changes_follow_the_state_machine(db: MinerDatabase) -> Non
     assert (ready.status, ready.leads_done, ready.attempts) == (MinerJobStatus.FORECAST_READY, 7, 1)
     assert ready.finished_at == NOW + timedelta(minutes=5)
     assert not await db.mark_failed(job.job_id, "late failure", NOW)  # finished stays finished
-    assert not await db.restart_failed(job.job_id, NOW)
+    assert not await db.restart_failed(job.job_id, 1, NOW)
 
 
 async def test_failed_jobs_restart_and_unfinished_ones_are_listed(db: MinerDatabase) -> None:
@@ -100,7 +100,9 @@ async def test_failed_jobs_restart_and_unfinished_ones_are_listed(db: MinerDatab
     other, _ = await db.get_or_create_job(new_job(T0 + timedelta(hours=6)))
     assert await db.mark_failed(job.job_id, "GfsUnavailable: not published", NOW)
     assert [j.job_id for j in await db.jobs_with_status(UNFINISHED)] == [other.job_id]
-    assert await db.restart_failed(job.job_id, NOW)
+    assert not await db.restart_failed(job.job_id, 1, NOW)  # it has run 0 times, not 1
+    assert await db.restart_failed(job.job_id, 0, NOW)
+    assert not await db.restart_failed(job.job_id, 0, NOW)  # already restarted
     restarted = await db.get_job(job.job_id)
     assert restarted is not None
     assert (restarted.status, restarted.error) == (MinerJobStatus.FETCHING_INPUTS, None)

@@ -28,7 +28,8 @@ async def test_a_failing_model_fails_the_job_with_its_reason(
     miner_identities, miner_archive, tmp_path, miner_processes, validator_client: SignedClient
 ) -> None:
     miner = new_miner(
-        miner_identities, miner_archive, tmp_path, model="tests.fixtures.miner:FailingModel"
+        miner_identities, miner_archive, tmp_path, model="tests.fixtures.miner:FailingModel",
+        extra_args=("--job-retry-backoff-s", "0"),  # the backoff has its own test
     )
     miner_processes.append(miner.start())
     job_id = (await initiate(validator_client, miner, miner_archive.init_time)).json()["job_id"]

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from gaia.chain.client import Neuron
 from gaia.config import Settings
 from gaia.database.validator_schema import WeatherMinerResponse
-from gaia.jobs.outcomes import NotReady, Retry
+from gaia.jobs.outcomes import INVALID_PREFIX, Invalid, NotReady, Retry
 from gaia.jobs.policy import resolve
 from gaia.jobs.retry_config import RETRY_CONFIG, WeatherJob
 from gaia.net.signed_http import SignedClient
@@ -326,3 +326,31 @@ async def test_an_era5_outage_past_the_attempts_fails_the_response(
             WeatherMinerResponse.id == payload.response_id))
         assert response.failed_step == "era5_score"
         assert (await db.get_run(session, payload.run_id)).status is RunStatus.COMPLETED
+
+
+async def test_a_forecast_withdrawn_after_day1_loses_its_provisional_score(
+    session_factory: async_sessionmaker, era5_copy: ArchiveInfo,
+    miner_store: tuple[ForecastServer, str], tmp_path: Path,
+) -> None:
+    init = era5_copy.init_times[0]
+    clock = Clock(init + timedelta(days=6))  # ERA5 covers lead 24 h: the store must be read
+    with ArchiveServer(era5_copy.root) as archive:
+        ctx = context(session_factory, tmp_path, era5_copy, archive.url, clock)
+        payload = await day1_scored_response(session_factory, init, miner_store)
+        async with session_factory.begin() as session:
+            provisional = await era5_step.write_rollup(
+                session, payload.run_id, payload.miner_hotkey, ctx.era5_leads)
+        server, _ = miner_store
+        store = server.stores.pop(JOB_ID)  # the miner withdraws its forecast
+        try:
+            with pytest.raises(Invalid) as withdrawn:
+                await run_era5(ctx, payload)
+        finally:
+            server.stores[JOB_ID] = store
+    hook = era5_step.give_up_withdrawn(ctx, give_up_as(era5_step.STEP, "ERA5 scoring failed"))
+    async with session_factory.begin() as session:  # what the worker's give-up does
+        await hook(session, payload, INVALID_PREFIX + withdrawn.value.reason)
+    assert (await status_of(session_factory, payload))[0] is S.FAILED
+    rollup = await rollup_of(session_factory, payload)
+    # nothing of ERA5 was scored: S = −1, below the day-1 score it held provisionally
+    assert rollup["skill"] == -1.0 and rollup["score"] < provisional.score

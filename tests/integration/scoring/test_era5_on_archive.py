@@ -4,7 +4,7 @@ The forecasts come from the archive's GFS inputs (real GRIB2 read by ``GfsSource
 loopback) and are scored by ``score_era5`` against the archive's ERA5 and climatology
 (real zarr read by ``Era5Source`` / ``ClimatologySource``): the skilful model must beat
 persistence, persistence must lose to climatology at long leads, and a forecast missing a
-variable must score that variable as the baseline and keep its other scores.
+variable must score that variable at the floor, keep its other scores and score lower.
 """
 
 from __future__ import annotations
@@ -92,20 +92,22 @@ def test_persistence_skill_falls_below_climatology_by_ten_days(
     assert sum(skills[:half]) / half > sum(skills[half:]) / (len(skills) - half), skills
 
 
-def test_a_missing_variable_scores_as_the_baseline_and_keeps_the_rest(
+def test_a_missing_variable_scores_the_floor_and_keeps_the_rest(
     scored: dict[str, Era5Result],
 ) -> None:
     partial, full = scored["without_q"], scored["spectral_advection"]
     dropped = [f for f in partial.fields if f.variable == DROPPED_VARIABLE]
     assert dropped and len(dropped) == len([f for f in full.fields if f.variable == "q"])
     for era5_field in dropped:
-        assert era5_field.skill == 0.0
+        assert era5_field.skill == -1.0
         assert era5_field.scored.missing
         records = {r.metric.value: r.value for r in era5_field.records()}
-        assert records["missing"] == 1.0 and records["skill"] == 0.0
+        assert records["missing"] == 1.0 and records["skill"] == -1.0
     kept = [f for f in partial.fields if f.variable != DROPPED_VARIABLE]
     assert kept and not any(f.scored.missing for f in kept)
     for era5_field in kept:
         reference = full.get(era5_field.variable, era5_field.level, era5_field.lead_hours)
         assert era5_field.skill == pytest.approx(reference.skill)
     assert {v for v, _, _ in partial.missing} == {DROPPED_VARIABLE}
+    config = RollupConfig()
+    assert weighted_skill(partial, config) < weighted_skill(full, config)

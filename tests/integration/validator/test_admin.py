@@ -49,8 +49,9 @@ async def _run_with_responses(factory: async_sessionmaker, statuses: dict[str, M
 
 async def test_hindcast_is_queued_once(session_factory: async_sessionmaker) -> None:
     async with session_factory.begin() as session:
-        first = await admin.create_hindcast(session, QUEUE, INIT, timedelta(hours=1))
-        second = await admin.create_hindcast(session, QUEUE, INIT, timedelta(hours=1))
+        now = INIT + timedelta(days=30)
+        first = await admin.create_hindcast(session, QUEUE, INIT, timedelta(hours=1), now)
+        second = await admin.create_hindcast(session, QUEUE, INIT, timedelta(hours=1), now)
     assert "queued" in first and "already" in second
     async with session_factory() as session:
         jobs = list(await session.scalars(select(ValidatorJob)))
@@ -167,4 +168,4 @@ def test_the_command_line_prints_the_queue(database_url: str) -> None:
     bad = subprocess.run([sys.executable, "-m", "gaia.validator.admin", "--database-url",
                           database_url, "responses", "999"], capture_output=True, text=True,
                          cwd=REPO_ROOT, env=env, timeout=60)
-    assert bad.returncode == 0 and "uid" in bad.stdout
+    assert bad.returncode == 1 and bad.stderr.strip() == "gaia.validator.admin: no run 999"

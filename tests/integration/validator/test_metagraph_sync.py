@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from gaia.chain.client import Neuron
 from gaia.database.validator_schema import Miner
 from gaia.validator.database import validator_database_manager as db
+from gaia.validator.eligibility import Eligibility
 
 
 def neuron(uid: int, hotkey: str, port: int | None = 8091) -> Neuron:
@@ -57,6 +58,6 @@ async def test_deregistered_hotkeys_disappear_and_only_axons_are_eligible(
     await _sync(session_factory, [neuron(1, "5A"), neuron(2, "5B", port=None), neuron(3, "5Me")])
     await _sync(session_factory, [neuron(2, "5B", port=None), neuron(3, "5Me")])
     async with session_factory() as session:
-        eligible = await db.eligible_miners(session, own_hotkey="5Me")
+        eligible = await db.eligible_miners(session, Eligibility("5Me", allow_private_axons=True))
     assert set(await _miners(session_factory)) == {"5B", "5Me"}
     assert eligible == []

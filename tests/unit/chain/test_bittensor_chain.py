@@ -52,9 +52,9 @@ async def test_metagraph_of_a_subnet_with_alpha_stakes(subnet: Subnet) -> None:
     assert neurons == [
         # total stake: 1500 alpha + 2000 TAO at the chain's TAO weight 0.18 = 1860 alpha
         Neuron(0, v.hotkey.ss58_address, v.coldkeypub.ss58_address, None, None, 1860.0, True),
-        Neuron(1, m.hotkey.ss58_address, m.coldkeypub.ss58_address, "203.0.113.7", 8091, 12.5,
+        Neuron(1, m.hotkey.ss58_address, m.coldkeypub.ss58_address, "45.33.20.7", 8091, 12.5,
                False),
-        Neuron(2, OTHER_HOTKEY, "5Cold", "2001:db8::5",
+        Neuron(2, OTHER_HOTKEY, "5Cold", "2600:3c00::5",
                443, 0.0, False),
     ]
 
@@ -151,7 +151,7 @@ async def test_a_vector_that_cannot_be_built_is_a_clear_error_before_the_chain(
 
 
 async def test_serving_an_unchanged_axon_sends_nothing(subnet: Subnet) -> None:
-    assert await subnet.client(subnet.miner).serve("203.0.113.7", 8091) is AxonServed.UNCHANGED
+    assert await subnet.client(subnet.miner).serve("45.33.20.7", 8091) is AxonServed.UNCHANGED
     assert subnet.state().extrinsics == []
 
 

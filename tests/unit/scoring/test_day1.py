@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 
 from gaia.tasks.defined_tasks.weather.scoring.coverage import ReferenceDataError
-from gaia.tasks.defined_tasks.weather.scoring.day1 import Day1Config, score_day1
+from gaia.tasks.defined_tasks.weather.scoring.day1 import score_day1
 from gaia.tasks.defined_tasks.weather.scoring.fields import with_lead_hours
 from gaia.tasks.defined_tasks.weather.scoring.records import Metric, ScoreKind
 from gaia.tasks.defined_tasks.weather.variables import STANDARD_GRAVITY
@@ -55,7 +55,7 @@ def test_climatology_as_forecast_fails_on_score(world):
     assert any("below the minimum" in reason for reason in result.reasons)
 
 
-def test_nan_holes_beyond_tolerance_fail_naming_the_field(world):
+def test_nan_holes_fail_naming_the_field(world):
     forecast = world["model"].copy(deep=True)
     forecast["2t"].values[1, :3, :] = np.nan  # 3 of 19 rows at lead 12 h
     result = score(world, forecast)
@@ -65,14 +65,30 @@ def test_nan_holes_beyond_tolerance_fail_naming_the_field(world):
     assert hole.scored.missing and hole.scored.coverage == pytest.approx(16 / 19)
 
 
-def test_nan_within_tolerance_is_filled_and_recorded(world):
+def test_one_nan_cell_withholds_the_field_and_fails_the_day(world):
+    # withholding the cells a model got worst must not pass where sending them would fail
     forecast = world["model"].copy(deep=True)
     forecast["msl"].values[0, 5, 5] = np.nan  # one cell in 684
-    result = score(world, forecast, Day1Config(max_nonfinite_fraction=0.01))
-    assert result.passed
+    result = score(world, forecast)
+    assert not result.passed
+    assert any(r.startswith("msl at lead 6 h") and "non-finite values in 0.1462%" in r
+               for r in result.reasons)
     hole = next(f for f in result.fields if (f.variable, f.lead_hours) == ("msl", 6))
-    assert not hole.scored.missing and hole.scored.coverage == pytest.approx(683 / 684)
-    assert np.isfinite(hole.scored.stats.rmse)
+    assert hole.scored.missing and hole.scored.coverage == pytest.approx(683 / 684)
+    assert hole.quality == 0.0 and not hole.range_ok
+    assert all(np.isfinite(r.value) for r in hole.records())
+
+
+def test_values_whose_squares_overflow_float64_withhold_the_field(world):
+    forecast = world["model"].astype(np.float64)
+    forecast["10u"].values[2] = 1e300
+    result = score(world, forecast)
+    assert not result.passed
+    assert "10u at lead 24 h: values too large to score (their squares overflow float64)" in (
+        result.reasons)
+    hole = next(f for f in result.fields if (f.variable, f.lead_hours) == ("10u", 24))
+    assert hole.scored.missing and hole.scored.coverage == 1.0 and hole.quality == 0.0
+    assert all(np.isfinite(r.value) for r in result.records())
 
 
 def test_geopotential_height_in_metres_fails_naming_z(world):

@@ -53,48 +53,53 @@ def test_persistence_skill_falls_with_lead(world):
         assert skills[0] > 0.5 > skills[-1]
 
 
-def test_missing_variable_scores_zero_and_keeps_the_rest(world):
+def test_missing_variable_scores_the_floor_and_keeps_the_rest(world):
     full = score(world, world["good"])
     partial = score(world, world["good"].drop_vars("q"))
     assert len(partial.fields) == len(full.fields)
     for field, reference in zip(partial.fields, full.fields, strict=True):
         if field.variable == "q":
-            assert field.scored.missing and field.skill == 0.0
-            assert field.scored.stats.acc == 0.0 and field.scored.coverage == 0.0
+            # scored as the mirror image 2C − T: skill −1, ACC −1, twice the climate RMSE
+            stats = field.scored.stats
+            assert field.scored.missing and field.skill == -1.0
+            assert stats.acc == -1.0 and field.scored.coverage == 0.0
+            assert stats.rmse == pytest.approx(2 * stats.climatology_rmse)
         else:
             assert not field.scored.missing
             assert field.skill == pytest.approx(reference.skill)
     assert len(partial.missing) == 13 * len(LEADS)
 
 
-def test_missing_lead_scores_zero_and_is_noted(world):
+def test_missing_lead_scores_the_floor_and_is_noted(world):
     def forecast(lead: int) -> xr.Dataset | None:
         return None if lead == 48 else world["good"].sel(lead_hours=lead)
 
     result = score(world, forecast)
     at_48 = [field for field in result.fields if field.lead_hours == 48]
     assert len(at_48) == 69 and all(field.scored.missing for field in at_48)
+    assert all(field.skill == -1.0 for field in at_48)
     assert result.notes == ("lead 48 h: absent from the forecast",)
     assert not result.get("z", 500, 72).scored.missing
 
 
-def test_forecast_on_another_grid_scores_zero_for_that_lead(world):
+def test_forecast_on_another_grid_scores_the_floor_for_that_lead(world):
     coarse = observed(Grid.regular(7, 12), LEADS)
     result = score(world, coarse)
     assert all(field.scored.missing for field in result.fields)
     assert "count differs" in result.notes[0]
 
 
-def test_nan_beyond_tolerance_is_missing_within_is_filled(world):
+def test_any_nan_or_inf_withholds_the_field(world):
     forecast = world["good"].copy(deep=True)
     forecast["t"].values[0, 10, :4, :] = np.nan  # t850 at 24 h: 4 of 13 rows
-    forecast["u"].values[0, 10, 2, 3] = np.nan  # u850 at 24 h: one cell of 312
-    result = score(world, forecast, Era5Config(lead_hours=(24,), max_nonfinite_fraction=0.01))
+    forecast["u"].values[0, 10, 2, 3] = np.inf  # u850 at 24 h: one cell of 312
+    result = score(world, forecast, Era5Config(lead_hours=(24,)))
     t850, u850 = result.get("t", 850, 24), result.get("u", 850, 24)
-    assert t850.scored.missing and t850.skill == 0.0
+    assert t850.scored.missing and t850.skill == -1.0
     assert t850.scored.coverage == pytest.approx(9 / 13)
-    assert not u850.scored.missing and u850.scored.coverage == pytest.approx(311 / 312)
-    assert np.isfinite(u850.skill)
+    assert u850.scored.missing and u850.skill == -1.0
+    assert u850.scored.coverage == pytest.approx(311 / 312)
+    assert not result.get("v", 850, 24).scored.missing
 
 
 def test_reads_one_lead_at_a_time_in_order(world):
@@ -133,5 +138,5 @@ def test_records_are_flat_complete_and_unique(world):
     assert len(keys) == len(records)
     assert all(r.kind is ScoreKind.ERA5 and np.isfinite(r.value) for r in records)
     msl = {r.metric: r.value for r in records if (r.variable, r.lead_hours) == ("msl", 24)}
-    assert msl[Metric.MISSING] == 1.0 and msl[Metric.SKILL] == 0.0 and msl[Metric.ACC] == 0.0
+    assert msl[Metric.MISSING] == 1.0 and msl[Metric.SKILL] == -1.0 and msl[Metric.ACC] == -1.0
     assert {r.level for r in records if r.variable == "2t"} == {0}

@@ -216,3 +216,26 @@ def test_field_statistics_in_float32_keep_small_errors_of_large_values():
 def test_field_statistics_refuse_unlike_fields():
     with pytest.raises(ValueError, match="forecast"):
         field_statistics(np.zeros((3, 4)), np.zeros((3, 5)), np.zeros((3, 4)), np.ones(3))
+
+
+def test_float32_fields_of_3e38_give_finite_sums_equal_to_float64():
+    # ±3e38 is finite in float32; its square (9e76) and F − C (6e38) are not
+    lat = np.array([-60.0, 0.0, 60.0])
+    weights = latitude_weights(lat).values
+    clim = np.full((3, 4), 280.0)
+    truth = clim + np.array([[2.0, -2.0, 2.0, -2.0]] * 3)
+    forecast = np.where(np.arange(4) % 2 == 0, 3e38, -3e38) * np.ones((3, 1))
+    single = field_statistics(*(a.astype(np.float32) for a in (forecast, truth, clim)), weights)
+    double = field_statistics(forecast.astype(np.float32).astype(np.float64), truth, clim, weights)
+    assert single.is_finite() and single == double
+    assert single.rmse == pytest.approx(3e38, rel=1e-6)
+
+
+def test_xarray_metrics_sum_in_float64_whatever_the_input_dtype():
+    lat = [-60.0, 0.0, 60.0]
+    truth = field(np.zeros((3, 4)), lat).astype(np.float32)
+    forecast = field(np.full((3, 4), 3e38), lat).astype(np.float32)
+    assert float(rmse(forecast, truth)) == pytest.approx(3e38, rel=1e-6)
+    assert float(rmse(forecast, -forecast)) == pytest.approx(6e38, rel=1e-6)
+    assert float(mae(forecast, truth)) == pytest.approx(3e38, rel=1e-6)
+    assert rmse(forecast, truth).dtype == np.float64

@@ -35,9 +35,9 @@ def test_unknown_variable_or_lead_is_an_error():
         weighted_skill(era5, RollupConfig(lead_weights={48: 1.0}))
 
 
-def test_all_missing_scores_zero():
+def test_all_missing_scores_the_floor():
     era5 = result({("q", 700, 24): None, ("q", 850, 24): None})
-    assert weighted_skill(era5, RollupConfig()) == 0.0
+    assert weighted_skill(era5, RollupConfig()) == -1.0
 
 
 def test_run_score_ranks_any_scored_forecast_above_a_gated_one():
@@ -75,3 +75,26 @@ def test_a_fully_scored_run_ignores_day1_quality():
 def test_a_day1_score_outside_zero_one_is_refused():
     with pytest.raises(ValueError, match="day-1"):
         progressive_roll_up([], day1_score=1.5, eligible=True, all_leads=(24,))
+
+
+def test_a_non_finite_stored_skill_counts_at_the_floor():
+    # databases written before records were kept finite hold inf and NaN skills
+    for bad in (float("nan"), float("-inf"), float("inf")):
+        skills = [LeadSkill("msl", 0, 24, 0.6), LeadSkill("2t", 0, 24, bad)]
+        rollup = progressive_roll_up(skills, day1_score=0.5, eligible=True, all_leads=(24,))
+        assert rollup.weighted_skill == pytest.approx((0.10 * 0.6 - 0.15) / 0.25)
+
+
+def test_a_withdrawn_forecast_counts_its_unscored_leads_at_the_floor():
+    # K = 4, lead 24 h scored at 0.2, d = 0.8: S = 0.75·(−1) + 0.25·0.2 = −0.7
+    skills = [LeadSkill("msl", 0, 24, 0.2)]
+    withdrawn = progressive_roll_up(skills, day1_score=0.8, eligible=True,
+                                    all_leads=(24, 48, 72, 96), rest_withheld=True)
+    assert withdrawn.weighted_skill == pytest.approx(-0.7)
+    assert withdrawn.score == pytest.approx(0.15) and withdrawn.era5_share == 0.25
+    nothing = progressive_roll_up([], day1_score=0.8, eligible=True, all_leads=(24, 48),
+                                  rest_withheld=True)
+    assert nothing.score == 0.0
+    every = [LeadSkill("msl", 0, lead, 0.2) for lead in (24, 48)]
+    assert progressive_roll_up(every, day1_score=0.8, eligible=True, all_leads=(24, 48),
+                               rest_withheld=True).score == pytest.approx(0.6)

@@ -1,13 +1,15 @@
-"""The worked example of SCORING.md, number for number (sections "Worked example" A, B, D)."""
+"""The worked example of SCORING.md, number for number (sections "Worked example" A, B, D, E)."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import astuple
 
 import numpy as np
 import pytest
 import xarray as xr
 
+from gaia.tasks.defined_tasks.weather.scoring.coverage import score_field
 from gaia.tasks.defined_tasks.weather.scoring.day1 import Day1Result
 from gaia.tasks.defined_tasks.weather.scoring.metrics import (
     acc,
@@ -19,6 +21,7 @@ from gaia.tasks.defined_tasks.weather.scoring.metrics import (
 )
 from gaia.tasks.defined_tasks.weather.scoring.records import Metric, ScoreKind
 from gaia.tasks.defined_tasks.weather.scoring.rollup import (
+    RollupConfig,
     lead_skills,
     progressive_roll_up,
     roll_up,
@@ -67,11 +70,11 @@ def day1(passed: bool = True, clone: bool = False) -> Day1Result:
 
 
 def test_part_b_roll_up():
-    # skill (0.15·(0.6+0.4) + 0.10·(0.8+0.5) + 0.10·(0.7+0)) / (2·(0.15+0.10+0.10)) = 0.35/0.70
-    # score (1 + 0.5) / 2
+    # skill (0.15·(0.6+0.4) + 0.10·(0.8+0.5) + 0.10·(0.7−1)) / (2·(0.15+0.10+0.10)) = 0.25/0.70
+    # score (1 + 0.357143) / 2
     result = roll_up(EXAMPLE_ERA5, day1())
-    assert result.weighted_skill == pytest.approx(0.5)
-    assert result.score == pytest.approx(0.75) and not result.gated
+    assert result.weighted_skill == pytest.approx(0.25 / 0.70)
+    assert result.score == pytest.approx(0.678571, abs=1e-6) and not result.gated
     assert [(r.kind, r.variable, r.level, r.lead_hours, r.metric) for r in result.records()] == [
         (ScoreKind.ROLLUP, "all", 0, 0, Metric.SCORE),
         (ScoreKind.ROLLUP, "all", 0, 0, Metric.SKILL),
@@ -84,7 +87,7 @@ def test_part_b_roll_up():
 def test_part_b_day1_gate(passed, clone):
     result = roll_up(EXAMPLE_ERA5, day1(passed, clone))
     assert result.gated and result.score == 0.0
-    assert result.weighted_skill == pytest.approx(0.5)
+    assert result.weighted_skill == pytest.approx(0.25 / 0.70)
 
 
 def test_part_d_a_young_run():
@@ -100,9 +103,64 @@ def test_part_d_a_young_run():
     # S = 0.9·0.6 + 0.1·0.685714 = 0.608571, score = 0.804286
     assert one.weighted_skill == pytest.approx(0.9 * 0.6 + 0.1 * 0.24 / 0.35)
     assert one.score == pytest.approx(0.804286, abs=1e-6)
-    # the two leads of part B out of K = 2: S = skill_run = 0.5, score 0.75 as in part B
+    # the two leads of part B out of K = 2: S = skill_run = 0.357143, score 0.678571 as in B
     both = progressive_roll_up(lead_skills(EXAMPLE_ERA5), day1_score=0.6, eligible=True,
                                all_leads=(24, 48))
-    assert (both.weighted_skill, both.score) == (pytest.approx(0.5), pytest.approx(0.75))
+    assert both.weighted_skill == pytest.approx(0.25 / 0.70)
+    assert both.score == pytest.approx(0.678571, abs=1e-6)
     gated = progressive_roll_up(first, day1_score=0.6, eligible=False, all_leads=range(24, 241, 24))
     assert gated.score == 0.0 and gated.weighted_skill == pytest.approx(one.weighted_skill)
+
+
+def part_a_fields(dtype=np.float64) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    climatology = np.full((3, 4), 280.0)
+    truth = climatology + np.array([[2.0, -2.0, 2.0, -2.0]] * 3)
+    forecast = truth + np.array([[1, -1, 1, -1], [2, 2, 2, 2], [0, 0, 0, 4]], dtype=float)
+    weights = latitude_weights(np.array(LAT)).values
+    return forecast.astype(dtype), truth.astype(dtype), climatology.astype(dtype), weights
+
+
+def test_part_e1_a_withheld_cell_withholds_the_field_at_the_floor():
+    forecast, truth, climatology, weights = part_a_fields()
+    forecast[2, 1] = np.nan
+    scored = score_field(forecast, truth, climatology, weights, "example")
+    assert scored.missing and scored.coverage == pytest.approx(11 / 12)
+    assert scored.skill == -1.0 < 0.0986
+    # the mirror image 2C − T: RMSE 2·2, bias −2⟨T′⟩ = 0, ACC −1
+    assert (scored.stats.rmse, scored.stats.bias, scored.stats.acc) == (4.0, 0.0, -1.0)
+
+
+def test_part_e1_a_float32_forecast_of_3e38_is_scored_finite_at_the_floor():
+    forecast, truth, climatology, weights = part_a_fields(np.float32)
+    forecast[1, 0] = 3e38  # an equator cell (weight 1.5)
+    scored = score_field(forecast, truth, climatology, weights, "example")
+    assert not scored.missing and scored.skill == -1.0
+    assert scored.stats.rmse == pytest.approx(math.sqrt(1.5 / 12) * 3e38, rel=1e-6)  # 1.06e38
+    assert all(math.isfinite(value) for value in astuple(scored.stats))
+
+
+PERSISTENCE_2T = {24: 0.6, 48: 0.2, 72: -0.3, 96: -1.7}
+ONLY_2T = RollupConfig(variable_weights={"2t": 1.0})
+
+
+def run_score_of(skills: dict[int, float | None], **kwargs) -> float:
+    era5 = era5_result({("2t", None, lead): skill for lead, skill in skills.items()})
+    return progressive_roll_up(lead_skills(era5), day1_score=0.7, eligible=True,
+                               all_leads=tuple(PERSISTENCE_2T), config=ONLY_2T, **kwargs).score
+
+
+def test_part_e2_withholding_leads_or_a_field_never_pays():
+    sent = run_score_of(PERSISTENCE_2T)
+    assert sent == pytest.approx((1 + (0.6 + 0.2 - 0.3 - 1) / 4) / 2)  # 0.4375
+    from_96 = run_score_of({**PERSISTENCE_2T, 96: None})
+    assert from_96 == pytest.approx(0.4375)  # no better; the old rule gave 0.5625
+    from_72 = run_score_of({**PERSISTENCE_2T, 72: None, 96: None})
+    assert from_72 == pytest.approx(0.35) and from_72 < sent
+    missing_24 = run_score_of({**PERSISTENCE_2T, 24: None})
+    assert missing_24 == pytest.approx(0.2375)
+
+
+def test_part_e2_a_forecast_withdrawn_after_day1_loses_the_provisional_share():
+    first = {24: PERSISTENCE_2T[24]}
+    assert run_score_of(first) == pytest.approx((1 + 0.75 * 0.7 + 0.25 * 0.6) / 2)  # 0.8375
+    assert run_score_of(first, rest_withheld=True) == pytest.approx(0.2)  # S = −0.6

@@ -3,7 +3,8 @@
 Layout (zarr format 3, consolidated metadata in the root ``zarr.json``): one array per
 variable with dims (lead_hours, [level,] latitude, longitude), one chunk per
 (lead, variable, level) field, Blosc-LZ4 compressed; coordinate arrays ``lead_hours``,
-``level``, ``latitude``, ``longitude``. Beside the zarr files, ``manifest.json`` holds
+``level``, ``latitude``, ``longitude`` in one Zstd chunk each. These codecs are the protocol:
+the validator's reader accepts exactly them (``forecast_layout``). Beside the zarr files, ``manifest.json`` holds
 the signed manifest listing every file with its size and sha256.
 
 The writer builds everything in ``<root>.partial`` and renames it to ``root`` only once
@@ -28,7 +29,7 @@ import xarray as xr
 import zarr
 from bittensor.signing import WalletLike, resolve_signer
 from numcodecs import Blosc
-from zarr.codecs import BloscCodec
+from zarr.codecs import BloscCodec, BytesCodec, ZstdCodec
 from zarr.core.chunk_key_encodings import DefaultChunkKeyEncoding
 from zarr.storage import LocalStore
 
@@ -55,9 +56,12 @@ PARTIAL_SUFFIX = ".partial"
 _KEY_SEGMENT = re.compile(r"^[A-Za-z0-9_.-]+$")
 _KEY_ENCODING = DefaultChunkKeyEncoding(separator="/")
 # Data chunks are encoded by the writer itself (no per-chunk zarr overhead, in parallel):
-# _BLOSC must produce exactly what _COMPRESSOR declares in the array metadata.
-_COMPRESSOR = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle", typesize=4)
+# _BLOSC must produce exactly what FIELD_COMPRESSOR declares in the array metadata.
+FIELD_COMPRESSOR = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle", typesize=4)
 _BLOSC = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)
+# Spelled out rather than left to zarr's default, which may change between versions.
+COORDINATE_COMPRESSOR = ZstdCodec(level=0, checksum=False)
+SERIALIZER = BytesCodec(endian="little")
 
 
 class StoreKeyRejected(KeyError):
@@ -177,7 +181,8 @@ class ForecastStoreWriter:
         for name, values in coords.items():
             array = group.create_array(
                 name, shape=values.shape, dtype=values.dtype, dimension_names=[name],
-                chunk_key_encoding=_KEY_ENCODING,
+                chunk_key_encoding=_KEY_ENCODING, serializer=SERIALIZER,
+                compressors=[COORDINATE_COMPRESSOR],
             )
             array[:] = values
         return group
@@ -191,7 +196,8 @@ class ForecastStoreWriter:
             chunks=(1, *(1 for _ in level_dims), n_lat, n_lon),
             dtype="float32",
             fill_value=np.float32("nan"),
-            compressors=[_COMPRESSOR],
+            serializer=SERIALIZER,
+            compressors=[FIELD_COMPRESSOR],
             chunk_key_encoding=_KEY_ENCODING,
             dimension_names=["lead_hours", *(["level"] if level_dims else []), "latitude", "longitude"],
             attributes={"units": UNITS[name]},

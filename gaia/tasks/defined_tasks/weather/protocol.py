@@ -10,12 +10,13 @@ What a forecast contains is fixed by ``PROTOCOL_VERSION`` (variables, levels and
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from gaia.tasks.defined_tasks.weather.variables import FORECAST_LEAD_HOURS, PROTOCOL_VERSION
 
@@ -55,6 +56,24 @@ class MinerJobStatus(StrEnum):
         return self in (MinerJobStatus.FORECAST_READY, MinerJobStatus.FAILED)
 
 
+# what the protocol sends: ISO 8601 with a "T", seconds optional, offset "Z" or +hh:mm
+_ISO_DATETIME: Final = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?"
+)
+
+
+def iso_form(value: object) -> object:
+    """Only the documented ISO form (or a datetime built in Python): pydantic would also
+    take Unix seconds, as a number or a string of digits."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATETIME.fullmatch(value):
+        return value
+    raise ValueError(
+        f"gfs_init_time must be an ISO 8601 datetime such as 2026-11-20T06:00:00Z, got {value!r}"
+    )
+
+
 def check_cycle_time(value: datetime) -> datetime:
     """A GFS cycle: timezone-aware UTC, on 00/06/12/18 h exactly; returned in UTC."""
     if value.tzinfo is None or value.utcoffset() is None:
@@ -71,7 +90,7 @@ def check_cycle_time(value: datetime) -> datetime:
     return value
 
 
-CycleTime = Annotated[datetime, AfterValidator(check_cycle_time)]
+CycleTime = Annotated[datetime, BeforeValidator(iso_form), AfterValidator(check_cycle_time)]
 Hotkey = Annotated[str, Field(pattern=SS58_PATTERN)]
 JobId = Annotated[str, Field(pattern=JOB_ID_PATTERN)]
 Sha256Hex = Annotated[str, Field(pattern=SHA256_PATTERN)]

@@ -17,6 +17,7 @@ from gaia.jobs.queue import JobQueue
 from gaia.tasks.defined_tasks.weather.pipeline.forecasts import ForecastService
 from gaia.tasks.defined_tasks.weather.pipeline.miner_client import MinerClient
 from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming
+from gaia.validator.eligibility import Eligibility
 
 DAY1_LEAD_HOURS: tuple[int, ...] = (6, 12, 24)
 ERA5_LEAD_HOURS: tuple[int, ...] = tuple(range(24, 241, 24))
@@ -46,3 +47,8 @@ class PipelineContext:
     own_hotkey: str
     day1_leads: tuple[int, ...] = DAY1_LEAD_HOURS
     era5_leads: tuple[int, ...] = ERA5_LEAD_HOURS
+
+    @property
+    def eligibility(self) -> Eligibility:
+        """Whom the fan-out queries (:mod:`gaia.validator.eligibility`)."""
+        return Eligibility(self.own_hotkey, self.settings.allow_private_axons)

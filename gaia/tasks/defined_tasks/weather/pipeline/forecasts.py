@@ -3,7 +3,8 @@
 The implementation (:mod:`gaia.tasks.defined_tasks.weather.pipeline.scoring_service`) reads the
 miner's store through verified, signed requests and runs the heavy scoring off the event
 loop. Its errors are the queue's outcomes: ``Invalid`` for anything the miner got wrong,
-``Retry`` for transport trouble, ``NotReady`` when truth is missing.
+``Retry`` for transport trouble, ``NotReady`` when truth is missing, ``TimedOut`` past a
+task's deadline.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ from datetime import datetime
 from typing import Protocol
 
 from gaia.tasks.defined_tasks.weather.scoring.records import ComponentRecord
+
+SCORING_SHARE = 0.9
+"""Of a scoring job's timeout, what its scoring task may use: the task ends first, so its
+own ``TimedOut`` is what the job records, and the rest is left for the database work."""
 
 
 @dataclass(frozen=True)
@@ -40,10 +45,14 @@ class ForecastService(Protocol):
         """Fetch and check the signed manifest; returns the hash to commit."""
         ...
 
-    async def score_day1(self, forecast: ForecastRef) -> Day1Outcome: ...
+    async def score_day1(
+        self, forecast: ForecastRef, *, timeout_s: float | None = None
+    ) -> Day1Outcome:
+        """``timeout_s``: the scoring task's own deadline; past it the task is ``TimedOut``."""
+        ...
 
     async def score_era5_leads(
-        self, forecast: ForecastRef, leads: Sequence[int]
+        self, forecast: ForecastRef, leads: Sequence[int], *, timeout_s: float | None = None
     ) -> list[ComponentRecord]:
         """The ERA5 component records of ``leads`` only (no roll-up)."""
         ...

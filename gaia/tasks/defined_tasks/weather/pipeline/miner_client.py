@@ -9,7 +9,9 @@ What a call's failure becomes (``as_outcomes`` turns the exceptions into job out
   metagraph cache has not yet seen this validator's permit, a rate limit; all may pass;
 - any other 4xx (404 unknown job, 422 cycle refused, 413 …) → :class:`MinerProtocolError`
   → ``Invalid`` (failed at once);
-- a 2xx answer that is too large, malformed or names another job → ``Invalid``.
+- an answer larger than ``MAX_ANSWER_BYTES`` (whatever its status; reading stops at the
+  cap, so a huge answer costs the validator no memory), or a 2xx answer that is malformed or
+  names another job → ``Invalid``.
 
 ``Retry`` waits the job policy's backoff and records the reason (for a refusal: the status
 code and the start of the miner's error text). ``TimedOut`` is a ``Retry`` whose next
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
@@ -29,7 +32,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from gaia.jobs.outcomes import Invalid, Retry, TimedOut
-from gaia.net.signed_http import SignedClient
+from gaia.net.signed_http import ResponseTooLarge, SignedClient
 from gaia.tasks.defined_tasks.weather.protocol import (
     INITIATE_FETCH_PATH,
     InitiateFetchRequest,
@@ -107,54 +110,67 @@ class MinerClient:
     ) -> InitiateFetchResponse:
         request = InitiateFetchRequest(gfs_init_time=init_time, expected_miner_hotkey=hotkey)
         body = request.model_dump(mode="json")
-        response = await self._send("POST", base_url + INITIATE_FETCH_PATH, hotkey, body, timeout_s)
-        return _parse(response, InitiateFetchResponse)
+        answer = await self._send("POST", base_url + INITIATE_FETCH_PATH, hotkey, body, timeout_s)
+        return _parse(answer, InitiateFetchResponse)
 
     async def job_status(
         self, base_url: str, hotkey: str, job_id: str, *, timeout_s: float
     ) -> JobStatusResponse:
-        response = await self._send("GET", base_url + job_status_path(job_id), hotkey, None,
-                                    timeout_s)
-        status = _parse(response, JobStatusResponse)
+        answer = await self._send("GET", base_url + job_status_path(job_id), hotkey, None,
+                                  timeout_s)
+        status = _parse(answer, JobStatusResponse)
         if status.job_id != job_id:
             raise MinerProtocolError(f"asked for job {job_id}, the miner answered {status.job_id}")
         return status
 
     async def _send(
         self, method: str, url: str, hotkey: str, body: object, timeout_s: float
-    ) -> httpx.Response:
+    ) -> _Answer:
         """One signed call bounded by ``timeout_s`` in all (the request's own HTTP timeout too,
-        so the client's default never caps it)."""
+        so the client's default never caps it), its answer read up to ``MAX_ANSWER_BYTES``."""
         call = f"{method} {url}"
         try:
             async with asyncio.timeout(timeout_s):
-                response = await self._client.request(method, url, hotkey, json=body,
-                                                      timeout_s=timeout_s)
+                response, content = await self._client.request_limited(
+                    method, url, hotkey, json=body, timeout_s=timeout_s,
+                    max_bytes=MAX_ANSWER_BYTES,
+                )
+        except ResponseTooLarge as error:
+            raise MinerProtocolError(f"{call}: answer larger than {MAX_ANSWER_BYTES} bytes") from error
         except (httpx.TimeoutException, TimeoutError) as error:
             raise MinerTimedOut(call, timeout_s) from error
         except httpx.TransportError as error:
             raise MinerUnreachable(f"{call}: {type(error).__name__}: {error}") from error
-        _check_status(call, response)
-        if len(response.content) > MAX_ANSWER_BYTES:
-            raise MinerProtocolError(f"{method} {url}: answer larger than {MAX_ANSWER_BYTES} bytes")
-        return response
+        answer = _Answer(call, response.status_code, content)
+        _check_status(answer)
+        return answer
 
 
-def _check_status(call: str, response: httpx.Response) -> None:
-    code = response.status_code
+@dataclass(frozen=True)
+class _Answer:
+    call: str
+    status_code: int
+    content: bytes
+
+    def text(self, limit: int) -> str:
+        return self.content[:limit].decode("utf-8", errors="replace")
+
+
+def _check_status(answer: _Answer) -> None:
+    code, call = answer.status_code, answer.call
     if code >= 500:
         raise MinerUnreachable(f"{call}: HTTP {code}")
     if code in RETRIED_REFUSALS:
-        raise MinerRefused(f"{call} refused: HTTP {code} {response.text[:MAX_REASON_CHARS]}")
+        raise MinerRefused(f"{call} refused: HTTP {code} {answer.text(MAX_REASON_CHARS)}")
     if code >= 400:
-        raise MinerProtocolError(f"{call} refused: HTTP {code} {response.text[:MAX_REASON_CHARS]}")
+        raise MinerProtocolError(f"{call} refused: HTTP {code} {answer.text(MAX_REASON_CHARS)}")
 
 
-def _parse(response: httpx.Response, model: type[M]) -> M:
+def _parse(answer: _Answer, model: type[M]) -> M:
     try:
-        return model.model_validate_json(response.content)
+        return model.model_validate_json(answer.content)
     except ValidationError as error:
         raise MinerProtocolError(
-            f"malformed answer from {response.request.url}: {error.errors()[0]['msg']}"
-            f" in {response.text[:200]!r}"
+            f"malformed answer from {answer.call}: {error.errors()[0]['msg']}"
+            f" in {answer.text(200)!r}"
         ) from error

@@ -99,7 +99,7 @@ async def orchestrate_run(ctx: PipelineContext, payload: RunPayload, job: JobCon
         if run.status is not RunStatus.GFS_READY:
             return
         await db.sync_miners(session, neurons)
-        miners = await db.eligible_miners(session, ctx.own_hotkey)
+        miners = await db.eligible_miners(session, ctx.eligibility)
         if not miners:
             await db.move_run(session, run.id, [RunStatus.GFS_READY], RunStatus.ERROR,
                               error="no eligible miners in the metagraph")

@@ -1,21 +1,27 @@
 """The validator's :class:`ForecastService`: verified reads of miners' stores and scoring.
 
-Day-1 and ERA5 scoring (one or more ERA5 leads per call) run in a process pool (``validator.scoring_processes``; 0 runs them
-in this process), so the workers' event loop keeps serving other jobs. Each task is
-self-contained: it gets a picklable :class:`ScoringEnvironment`, opens its own signed client
-and sources, reads the miner's forecast one lead at a time through the verified store, and
-returns plain score records. Errors come back as the queue's outcomes: a forecast that fails
-verification is ``Invalid``, transport trouble is ``Retry``.
+Day-1 and ERA5 scoring (one or more ERA5 leads per call) run in a
+:class:`~gaia.tasks.defined_tasks.weather.pipeline.scoring_pool.ScoringPool`
+(``validator.scoring_processes``; 0 runs them in this process), so the workers' event loop
+keeps serving other jobs. Each task is self-contained: it gets a picklable
+:class:`ScoringEnvironment`, opens its own signed client and sources, reads the miner's
+forecast one lead at a time through the verified store, and returns plain score records.
+Errors come back as the queue's outcomes: a forecast that fails verification is
+``Invalid``, transport trouble is ``Retry``, a task past its deadline ``TimedOut``.
+
+A scoring process that dies under a task (what the OOM killer does to a decompression
+bomb) is replaced and the task run once more, in the same call, on the fresh process; a
+forecast whose task kills its process twice is ``Invalid``. The count lives in the call
+rather than in a job attempt or a per-forecast table: it needs no state shared between
+attempts or worker processes, and a forecast cannot spend a job attempt to reset it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import multiprocessing
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,7 +31,7 @@ import bittensor as bt
 import xarray as xr
 
 from gaia.config import Settings
-from gaia.jobs.outcomes import Invalid, Retry
+from gaia.jobs.outcomes import Invalid, Retry, TimedOut
 from gaia.net.signed_http import SignedClient
 from gaia.tasks.defined_tasks.weather.data.climatology import ClimatologySource
 from gaia.tasks.defined_tasks.weather.data.era5 import Era5NotAvailable, Era5Source
@@ -42,12 +48,18 @@ from gaia.tasks.defined_tasks.weather.forecast_reader import (
 )
 from gaia.tasks.defined_tasks.weather.pipeline.context import DAY1_LEAD_HOURS
 from gaia.tasks.defined_tasks.weather.pipeline.forecasts import Day1Outcome, ForecastRef
+from gaia.tasks.defined_tasks.weather.pipeline.scoring_pool import (
+    DeadlinePassed,
+    ProcessDied,
+    ScoringPool,
+)
 from gaia.tasks.defined_tasks.weather.scoring.day1 import DAY1_FIELDS, Day1Config, score_day1
 from gaia.tasks.defined_tasks.weather.scoring.era5 import Era5Config, Era5Result, score_era5
 from gaia.tasks.defined_tasks.weather.scoring.fields import with_lead_hours
 from gaia.tasks.defined_tasks.weather.scoring.records import ComponentRecord
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 DAY1_VARIABLES: tuple[str, ...] = tuple(sorted({name for name, _ in DAY1_FIELDS}))
 DAY1_LEVELS: tuple[int, ...] = tuple(sorted({lev for _, lev in DAY1_FIELDS if lev is not None}))
 
@@ -95,15 +107,11 @@ class ScoringService:
         self._env = env
         self._signed = signed
         self._era5 = Era5Source(env.era5_url)
-        self._pool: Executor | None = None
-        if processes > 0:
-            self._pool = ProcessPoolExecutor(
-                max_workers=processes, mp_context=multiprocessing.get_context("spawn")
-            )
+        self._pool = ScoringPool(processes) if processes > 0 else None
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
+            self._pool.close()
 
     async def truth_available_until(self) -> datetime:
         """Read from the store's root attributes on every call: a store opened once would
@@ -129,25 +137,63 @@ class ScoringService:
             )
         return signed.manifest_hash
 
-    async def score_day1(self, forecast: ForecastRef) -> Day1Outcome:
+    async def score_day1(
+        self, forecast: ForecastRef, *, timeout_s: float | None = None
+    ) -> Day1Outcome:
+        """``timeout_s``: the task's deadline (None: none, for operator commands)."""
         if self._pool is None:
-            with _as_outcomes():
+            async with _in_process(timeout_s):
                 return await _day1(self._env, forecast)
-        return await self._in_pool(day1_task, self._env, forecast)
+        return await self._in_pool(day1_task, self._env, forecast, timeout_s=timeout_s)
 
     async def score_era5_leads(
-        self, forecast: ForecastRef, leads: Sequence[int]
+        self, forecast: ForecastRef, leads: Sequence[int], *, timeout_s: float | None = None
     ) -> list[ComponentRecord]:
         leads = tuple(leads)
         if self._pool is None:
-            with _as_outcomes():
+            async with _in_process(timeout_s):
                 return await _era5(self._env, forecast, leads)
-        return await self._in_pool(era5_task, self._env, forecast, leads)
+        return await self._in_pool(era5_task, self._env, forecast, leads, timeout_s=timeout_s)
 
-    async def _in_pool(self, task: Callable[..., T], *args: Any) -> T:
+    async def _in_pool(self, task: Callable[..., T], *args: Any, timeout_s: float | None) -> T:
         loop = asyncio.get_running_loop()
-        with _as_outcomes():
-            return await loop.run_in_executor(self._pool, functools.partial(task, *args))
+        ends_at = None if timeout_s is None else loop.time() + timeout_s
+        try:
+            return await self._run_once(task, args, ends_at, timeout_s)
+        except ProcessDied as died:
+            log.warning("%s; scoring once more on a fresh process", died)
+        try:
+            return await self._run_once(task, args, ends_at, timeout_s)
+        except ProcessDied as died:
+            raise Invalid(f"the forecast killed its scoring process twice: {died}") from died
+
+    async def _run_once(
+        self, task: Callable[..., T], args: tuple[Any, ...], ends_at: float | None,
+        timeout_s: float | None,
+    ) -> T:
+        assert self._pool is not None
+        left = None
+        if timeout_s is not None and ends_at is not None:
+            left = ends_at - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise TimedOut(timeout_s)
+        try:
+            with _as_outcomes():
+                return await self._pool.run(task, *args, deadline_s=left)
+        except DeadlinePassed as passed:
+            raise TimedOut(passed.deadline_s if timeout_s is None else timeout_s) from passed
+
+
+@contextlib.asynccontextmanager
+async def _in_process(timeout_s: float | None) -> AsyncIterator[None]:
+    """Scoring in the worker itself: the deadline as a plain asyncio timeout."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            with _as_outcomes():
+                yield
+    except TimeoutError as error:
+        assert timeout_s is not None
+        raise TimedOut(timeout_s) from error
 
 
 @contextlib.contextmanager

@@ -69,5 +69,8 @@ def _register_miner_steps(registry: JobRegistry, ctx: PipelineContext) -> None:
     )
     for job_type, handler, summary in steps:
         step = job_type.removeprefix("weather.")
+        give_up = give_up_as(step, summary)
+        if job_type is WeatherJob.ERA5_SCORE:
+            give_up = era5_step.give_up_withdrawn(ctx, give_up)
         registry.register(job_type, partial(handler, ctx), policy=RETRY_CONFIG[job_type],
-                          payload_model=ResponsePayload, on_give_up=give_up_as(step, summary))
+                          payload_model=ResponsePayload, on_give_up=give_up)

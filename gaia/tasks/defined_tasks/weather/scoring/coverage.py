@@ -1,9 +1,12 @@
-"""Scoring one field with an explicit coverage policy.
+"""Scoring one field: a forecast field is scored as sent, or withheld and put at the floor.
 
-A forecast field that is absent, or whose share of non-finite values exceeds the
-tolerance, scores as the baseline: the climatology stands in for it (so its skill is 0
-and its ACC 0) and it is recorded as missing. Non-finite cells within the tolerance are
-filled with the climatology. Non-finite truth or climatology is the validator's data
+No submitted-forecast rule may ever make sending nothing the better answer. A forecast
+field that is absent, of the wrong shape, has any non-finite value, or whose sums
+overflow float64 is *withheld*: it is recorded as missing and scored as the worst forecast
+counts, the skill floor. Its statistics are those of the climatology's mirror image of
+the truth, F = 2C − T (F′ = −T′): skill exactly −1, ACC −1, RMSE twice the climatology's,
+so every stored number of a withheld field is finite and no better than a sent one can
+score after the roll-up's clip. Non-finite truth or climatology is the validator's data
 problem, never the miner's: it raises :class:`ReferenceDataError`.
 """
 
@@ -15,6 +18,8 @@ import numpy as np
 
 from gaia.tasks.defined_tasks.weather.scoring.metrics import FieldStatistics, field_statistics
 
+SKILL_FLOOR = -1.0  # the lowest skill a field counts with; a withheld field's skill
+
 
 class ReferenceDataError(ValueError):
     """Truth, reference or climatology is absent or not finite."""
@@ -24,7 +29,15 @@ class ReferenceDataError(ValueError):
 class ScoredField:
     stats: FieldStatistics
     coverage: float  # fraction of finite forecast values; 0 when the field is absent
-    missing: bool  # scored as the baseline
+    missing: bool  # withheld: scored at the floor
+
+    @property
+    def skill(self) -> float:
+        """Skill against the truth's reference, clipped to [SKILL_FLOOR, 1]; the floor when
+        withheld (also where the reference has no anomaly to score against)."""
+        if self.missing:
+            return SKILL_FLOOR
+        return float(np.clip(self.stats.skill, SKILL_FLOOR, 1.0))
 
 
 def score_field(
@@ -32,31 +45,32 @@ def score_field(
     truth: np.ndarray,
     climatology: np.ndarray,
     weights: np.ndarray,
-    max_nonfinite_fraction: float,
     label: str,
 ) -> ScoredField:
     """Statistics of one field; ``label`` names it in error messages."""
     if forecast is None:
-        return _baseline(truth, climatology, weights, coverage=0.0, label=label)
+        return _withheld(truth, climatology, weights, coverage=0.0, label=label)
     stats = field_statistics(forecast, truth, climatology, weights)
-    if stats.is_finite():
+    if stats.is_finite():  # NaN or inf anywhere in the inputs would make a sum non-finite
         return ScoredField(stats, coverage=1.0, missing=False)
     _require_finite(truth, climatology, label)
-    finite = np.isfinite(forecast)
-    coverage = float(finite.mean())
-    if 1.0 - coverage > max_nonfinite_fraction:
-        return _baseline(truth, climatology, weights, coverage=coverage, label=label)
-    filled = np.where(finite, forecast, climatology)
-    return ScoredField(field_statistics(filled, truth, climatology, weights), coverage, False)
+    coverage = float(np.isfinite(forecast).mean())
+    return _withheld(truth, climatology, weights, coverage=coverage, label=label)
 
 
-def _baseline(
+def _withheld(
     truth: np.ndarray, climatology: np.ndarray, weights: np.ndarray, coverage: float, label: str
 ) -> ScoredField:
-    stats = field_statistics(climatology, truth, climatology, weights)
-    if not stats.is_finite():
+    baseline = field_statistics(climatology, truth, climatology, weights)
+    if not baseline.is_finite():
         _require_finite(truth, climatology, label)
-    return ScoredField(stats, coverage=coverage, missing=True)
+        raise ReferenceDataError(f"truth/climatology field {label} overflows float64")
+    anomaly_sq = baseline.truth_anomaly_sq
+    # F = 2C − T: F − T = −2T′ (and ⟨C − T⟩ = −⟨T′⟩), F′ = −T′
+    mirror = FieldStatistics(mse=4.0 * anomaly_sq, mean_error=2.0 * baseline.mean_error,
+                             forecast_anomaly_sq=anomaly_sq, truth_anomaly_sq=anomaly_sq,
+                             anomaly_product=-anomaly_sq)
+    return ScoredField(mirror, coverage=coverage, missing=True)
 
 
 def _require_finite(truth: np.ndarray, climatology: np.ndarray, label: str) -> None:

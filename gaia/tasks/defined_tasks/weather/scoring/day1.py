@@ -4,8 +4,9 @@ Inputs are canonical datasets with a ``lead_hours`` dim (int hours after the ini
 ``fields.with_lead_hours`` converts a valid-time ``time`` dim) selected by the caller:
 the miner's forecast, the GFS reference forecast, and the climatology at the same valid
 times. For each day-1 field and lead: coverage, physical range, latitude-weighted RMSE,
-bias and ACC against the reference, a quality in [0, 1] and a clone ratio. SCORING.md
-gives every formula and default.
+bias and ACC against the reference, a quality in [0, 1] and a clone ratio. A withheld
+field (absent, wrong shape, any non-finite value) has quality 0 and fails the day; its
+records are finite (``coverage.py``). SCORING.md gives every formula and default.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ DAY1_FIELDS: tuple[FieldKey, ...] = (
     ("2t", None), ("msl", None), ("10u", None), ("10v", None), ("z", 500), ("t", 850),
 )
 
+# A clone ratio is a distance: far beyond 1 means "not a clone"; the cap keeps it finite
+# where the reference has no anomaly to divide by.
+MAX_CLONE_RATIO = 1e12
+
 # Plausible values in SI units; z is geopotential (m2 s-2), so heights in metres fail.
 DEFAULT_RANGES: Mapping[FieldKey, tuple[float, float]] = {
     ("2t", None): (170.0, 350.0),
@@ -63,7 +68,6 @@ class Day1Config:
     ranges: Mapping[FieldKey, tuple[float, float]] = field(
         default_factory=lambda: dict(DEFAULT_RANGES)
     )
-    max_nonfinite_fraction: float = 0.001
     clone_ratio_threshold: float = 0.005
     min_score: float = 0.2
 
@@ -79,16 +83,19 @@ class Day1Field:
 
     @property
     def quality(self) -> float:
-        """Skill against the reference relative to climatology, clipped to [0, 1]."""
-        return 0.0 if self.scored.missing else float(np.clip(self.scored.stats.skill, 0.0, 1.0))
+        """Skill against the reference relative to climatology, clipped to [0, 1]; 0 when
+        withheld."""
+        return max(self.scored.skill, 0.0)
 
     @property
     def clone_ratio(self) -> float:
-        """MSE(forecast, reference) / ⟨(reference − climatology)²⟩."""
+        """MSE(forecast, reference) / ⟨(reference − climatology)²⟩, at most MAX_CLONE_RATIO."""
         stats = self.scored.stats
-        if stats.truth_anomaly_sq > 0:
-            return stats.mse / stats.truth_anomaly_sq
-        return 0.0 if stats.mse == 0 else float("inf")
+        if stats.mse == 0:
+            return 0.0
+        if stats.truth_anomaly_sq == 0:
+            return MAX_CLONE_RATIO
+        return min(stats.mse / stats.truth_anomaly_sq, MAX_CLONE_RATIO)
 
     def records(self) -> list[ComponentRecord]:
         stats = self.scored.stats
@@ -191,10 +198,10 @@ def _score_one(
     values = None if forecast is None else forecast.get(variable, level)
     if values is not None and values.shape != truth.shape:
         values = None  # a field of the wrong shape is not a forecast of this field
-    scored = score_field(values, truth, clim, weights, config.max_nonfinite_fraction, label)
+    scored = score_field(values, truth, clim, weights, label)
     value_range = None if values is None else _finite_range(values)
     bounds = config.ranges.get(key)
-    range_ok = value_range is not None and (
+    range_ok = not scored.missing and value_range is not None and (
         bounds is None or bounds[0] <= value_range[0] and value_range[1] <= bounds[1]
     )
     return Day1Field(variable, level, lead, scored, value_range, range_ok)
@@ -228,11 +235,10 @@ def _field_reasons(day1_field: Day1Field, config: Day1Config) -> list[str]:
     coverage = day1_field.scored.coverage
     if day1_field.scored.missing and coverage == 0.0:
         return [f"{label}: missing or no finite values"]
+    if day1_field.scored.missing and coverage < 1.0:
+        return [f"{label}: non-finite values in {1.0 - coverage:.4%} of the field"]
     if day1_field.scored.missing:
-        return [
-            f"{label}: {1.0 - coverage:.2%} non-finite values "
-            f"(tolerance {config.max_nonfinite_fraction:.2%})"
-        ]
+        return [f"{label}: values too large to score (their squares overflow float64)"]
     if not day1_field.range_ok and day1_field.value_range is not None:
         low, high = config.ranges[key]
         found_low, found_high = day1_field.value_range

@@ -5,10 +5,12 @@ returning one lead's canonical fields (size-1 ``time``/``lead_hours`` dims are d
 or a whole dataset with a ``lead_hours`` dim. One lead is read, scored and released
 before the next, so peak memory stays near one lead's fields.
 
-A forecast field that is absent, or non-finite beyond the tolerance, scores as the
-baseline (the climatology: skill 0, ACC 0) and is recorded as missing; a lead the
-forecast lacks, or on the wrong grid, makes all its fields missing. Missing truth or
-climatology raises :class:`ReferenceDataError`: the validator must retry later.
+A forecast field that is absent, of the wrong shape or not finite everywhere is
+withheld: recorded as missing and scored at the skill floor (skill −1, ACC −1, see
+``coverage.py``); a lead the forecast lacks, or on the wrong grid, makes all its fields
+withheld. Sending nothing never scores better than any forecast. Stored skills are
+clipped to [−1, 1], so every record is finite. Missing truth or climatology raises
+:class:`ReferenceDataError`: the validator must retry later.
 """
 
 from __future__ import annotations
@@ -51,7 +53,6 @@ ERA5_LEAD_HOURS: tuple[int, ...] = tuple(range(24, 241, 24))
 class Era5Config:
     lead_hours: tuple[int, ...] = ERA5_LEAD_HOURS
     fields: tuple[FieldKey, ...] = field(default_factory=lambda: tuple(field_keys()))
-    max_nonfinite_fraction: float = 0.001
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ class Era5Field:
 
     @property
     def skill(self) -> float:
-        return 0.0 if self.scored.missing else self.scored.stats.skill
+        """Skill against climatology in [−1, 1]; −1 when withheld."""
+        return self.scored.skill
 
     def records(self) -> list[ComponentRecord]:
         stats = self.scored.stats
@@ -89,7 +91,7 @@ class Era5Result:
 
     @property
     def missing(self) -> tuple[tuple[str, int | None, int], ...]:
-        """(variable, level, lead_hours) of every field scored as the baseline."""
+        """(variable, level, lead_hours) of every withheld field (scored at the floor)."""
         return tuple((f.variable, f.level, f.lead_hours) for f in self.fields if f.scored.missing)
 
     def get(self, variable: str, level: int | None, lead_hours: int) -> Era5Field:
@@ -177,8 +179,6 @@ def _score_lead(
         values = None if forecast_fields is None else forecast_fields.get(variable, level)
         if values is not None and values.shape != truth_values.shape:
             values = None  # a field of the wrong shape is not a forecast of this field
-        result = score_field(
-            values, truth_values, clim_values, weights, config.max_nonfinite_fraction, label
-        )
+        result = score_field(values, truth_values, clim_values, weights, label)
         scored.append(Era5Field(variable, level, lead, result))
     return scored

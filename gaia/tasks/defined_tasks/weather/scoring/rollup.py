@@ -1,13 +1,16 @@
 """One number per (run, hotkey): day-1 quality blended with weighted ERA5 skill, gated by
 the day-1 verdict; it exists once day-1 is scored and sharpens as ERA5 leads arrive.
 
-skill_k = Σ w_field · w_lead · clip(skill, floor, 1) / Σ w_field · w_lead over the ERA5
+skill_k = Σ w_field · w_lead · clip(skill, −1, 1) / Σ w_field · w_lead over the ERA5
 fields of the k leads scored so far, where a variable's weight is shared equally by its
 scored levels and leads weigh equally unless configured. With f = the scored leads' share
 of the total lead weight (k/K when leads weigh equally) and d the day-1 score in [0, 1]:
 S = (1 − f)·d + f·skill_k and score = (1 + S) / 2. A fully scored run (f = 1) scores
 (1 + skill_K) / 2; a forecast that failed day-1 or was flagged as a clone scores 0.
-SCORING.md gives the defaults and worked examples.
+Withholding never pays: a withheld field is stored at the floor (−1, ``coverage.py``), a
+stored skill that is not finite counts at the floor, and once a forecast can no longer be
+scored its unscored leads count at the floor instead of d. SCORING.md gives the defaults
+and worked examples.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gaia.tasks.defined_tasks.weather.scoring.coverage import SKILL_FLOOR
 from gaia.tasks.defined_tasks.weather.scoring.day1 import Day1Result
 from gaia.tasks.defined_tasks.weather.scoring.era5 import Era5Result
 from gaia.tasks.defined_tasks.weather.scoring.records import (
@@ -42,7 +46,6 @@ class RollupConfig:
         default_factory=lambda: dict(DEFAULT_VARIABLE_WEIGHTS)
     )
     lead_weights: Mapping[int, float] | None = None  # None: every scored lead weighs 1
-    skill_floor: float = -1.0  # one ruined field cannot outweigh the rest
 
 
 @dataclass(frozen=True)
@@ -87,16 +90,22 @@ def progressive_roll_up(
     day1_score: float,
     eligible: bool,
     all_leads: Sequence[int],
+    rest_withheld: bool = False,
     config: RollupConfig | None = None,
 ) -> Rollup:
-    """The run score from the day-1 verdict and the ERA5 leads scored so far (module doc)."""
+    """The run score from the day-1 verdict and the ERA5 leads scored so far (module doc).
+
+    ``rest_withheld``: the forecast can no longer be scored (its response failed during
+    ERA5 scoring), so every unscored lead counts at the skill floor instead of the day-1
+    score; a miner cannot keep its provisional score by withdrawing its forecast."""
     config = config or RollupConfig()
     if not 0.0 <= day1_score <= 1.0:
         raise ValueError(f"the day-1 score must be in [0, 1], got {day1_score}")
     scored = {s.lead_hours for s in skills}
     share = era5_share(scored, all_leads, config)
     era5_skill = weighted_lead_skill(skills, config) if skills else 0.0
-    blended = (1.0 - share) * day1_score + share * era5_skill
+    unscored = SKILL_FLOOR if rest_withheld else day1_score
+    blended = (1.0 - share) * unscored + share * era5_skill
     return Rollup(score=run_score(blended, eligible), weighted_skill=blended,
                   gated=not eligible, era5_share=share)
 
@@ -131,7 +140,10 @@ def weighted_skill(era5: Era5Result, config: RollupConfig) -> float:
 
 
 def weighted_lead_skill(skills: Sequence[LeadSkill], config: RollupConfig) -> float:
-    """Σ w·clip(skill) / Σ w over stored skills; an unknown variable is an error."""
+    """Σ w·clip(skill) / Σ w over stored skills; an unknown variable is an error.
+
+    The floor stops one ruined field from outweighing the rest; a non-finite stored skill
+    (databases written before records were kept finite hold some) counts at the floor."""
     levels_per_variable = Counter(variable for variable, _ in {(s.variable, s.level) for s in skills})
     total = weight_sum = 0.0
     for lead_skill in skills:
@@ -142,9 +154,13 @@ def weighted_lead_skill(skills: Sequence[LeadSkill], config: RollupConfig) -> fl
             / levels_per_variable[lead_skill.variable]
             * _lead_weight(config, lead_skill.lead_hours)
         )
-        total += weight * float(np.clip(lead_skill.skill, config.skill_floor, 1.0))
+        total += weight * _counted(lead_skill.skill)
         weight_sum += weight
     return total / weight_sum if weight_sum > 0 else 0.0
+
+
+def _counted(skill: float) -> float:
+    return float(np.clip(skill, SKILL_FLOOR, 1.0)) if np.isfinite(skill) else SKILL_FLOOR
 
 
 def _lead_weight(config: RollupConfig, lead_hours: int) -> float:

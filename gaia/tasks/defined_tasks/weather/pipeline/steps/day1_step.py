@@ -11,7 +11,7 @@ from __future__ import annotations
 from gaia.jobs.registry import JobContext
 from gaia.jobs.retry_config import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.context import PipelineContext
-from gaia.tasks.defined_tasks.weather.pipeline.forecasts import ForecastRef
+from gaia.tasks.defined_tasks.weather.pipeline.forecasts import SCORING_SHARE, ForecastRef
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import ResponsePayload
 from gaia.tasks.defined_tasks.weather.pipeline.responses import enqueue_next, move
 from gaia.tasks.defined_tasks.weather.pipeline.steps.era5_step import write_rollup
@@ -33,7 +33,7 @@ async def score_day1(ctx: PipelineContext, payload: ResponsePayload, job: JobCon
     assert target.miner_job_id is not None and target.manifest_hash is not None
     forecast = ForecastRef(run.gfs_init_time, target.base_url, target.hotkey,
                            target.miner_job_id, target.manifest_hash)
-    outcome = await ctx.forecasts.score_day1(forecast)
+    outcome = await ctx.forecasts.score_day1(forecast, timeout_s=job.timeout_s * SCORING_SHARE)
     era5_at = ctx.timing.lead_due(run.gfs_init_time, min(ctx.era5_leads))
     async with ctx.session_factory.begin() as session:
         await db.store_scores(session, run.id, target.hotkey, outcome.records)

@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gaia.jobs.outcomes import Invalid, NotReady
+from gaia.jobs.outcomes import INVALID_PREFIX, Invalid, NotReady
 from gaia.jobs.registry import JobContext
 from gaia.tasks.defined_tasks.weather.pipeline.context import PipelineContext
-from gaia.tasks.defined_tasks.weather.pipeline.forecasts import ForecastRef
+from gaia.tasks.defined_tasks.weather.pipeline.forecasts import SCORING_SHARE, ForecastRef
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import ResponsePayload
-from gaia.tasks.defined_tasks.weather.pipeline.responses import move
+from gaia.tasks.defined_tasks.weather.pipeline.responses import GiveUpHook, move
 from gaia.tasks.defined_tasks.weather.scoring.records import SUMMARY_VARIABLE, Metric, ScoreKind
 from gaia.tasks.defined_tasks.weather.scoring.rollup import (
     LeadSkill,
@@ -35,6 +35,22 @@ from gaia.validator.database import validator_database_manager as db
 S = MinerResponseStatus
 STEP = "era5_score"
 TRUTH_RECHECK = timedelta(hours=1)
+
+
+def give_up_withdrawn(ctx: PipelineContext, fail: GiveUpHook) -> GiveUpHook:
+    """The ERA5 step's give-up hook: ``fail`` the response, and when the miner is at fault
+    (an ``Invalid`` outcome: files gone, altered, malformed) count its unscored leads as
+    withheld, so a forecast withdrawn after day-1 cannot keep its provisional score
+    (SCORING.md §5). Not when the run is in error: ERA5 never came, the validator's trouble."""
+
+    async def hook(session: AsyncSession, payload: ResponsePayload, reason: str) -> None:
+        await fail(session, payload, reason)
+        run = await db.get_run(session, payload.run_id)
+        if reason.startswith(INVALID_PREFIX) and run.status is not RunStatus.ERROR:
+            await write_rollup(session, payload.run_id, payload.miner_hotkey, ctx.era5_leads,
+                               rest_withheld=True)
+
+    return hook
 
 
 async def score_era5(ctx: PipelineContext, payload: ResponsePayload, job: JobContext) -> None:
@@ -55,7 +71,8 @@ async def score_era5(ctx: PipelineContext, payload: ResponsePayload, job: JobCon
         assert target.miner_job_id is not None and target.manifest_hash is not None
         forecast = ForecastRef(run.gfs_init_time, target.base_url, target.hotkey,
                                target.miner_job_id, target.manifest_hash)
-        records = await ctx.forecasts.score_era5_leads(forecast, due)
+        records = await ctx.forecasts.score_era5_leads(
+            forecast, due, timeout_s=job.timeout_s * SCORING_SHARE)
         async with ctx.session_factory.begin() as session:
             await db.store_scores(session, run.id, target.hotkey, records)
             rollup = await write_rollup(session, run.id, target.hotkey, ctx.era5_leads)
@@ -68,9 +85,11 @@ async def score_era5(ctx: PipelineContext, payload: ResponsePayload, job: JobCon
 
 
 async def write_rollup(
-    session: AsyncSession, run_id: int, hotkey: str, all_leads: Sequence[int]
+    session: AsyncSession, run_id: int, hotkey: str, all_leads: Sequence[int],
+    *, rest_withheld: bool = False,
 ) -> Rollup:
-    """Recompute and store the run score from the stored day-1 verdict and ERA5 skills."""
+    """Recompute and store the run score from the stored day-1 verdict and ERA5 skills
+    (``rest_withheld``: the unscored leads count at the skill floor, SCORING.md §5)."""
     day1 = {s.metric: s.value for s in await db.scores_of(session, run_id, hotkey, ScoreKind.DAY1)
             if s.variable == SUMMARY_VARIABLE}
     skills = [LeadSkill(*row) for row in await db.metric_rows(
@@ -78,7 +97,7 @@ async def write_rollup(
     rollup = progressive_roll_up(
         skills, day1_score=day1[Metric.SCORE],
         eligible=day1[Metric.PASSED] == 1.0 and day1[Metric.CLONE] == 0.0,
-        all_leads=all_leads,
+        all_leads=all_leads, rest_withheld=rest_withheld,
     )
     await db.store_scores(session, run_id, hotkey, rollup.records())
     return rollup

@@ -1,8 +1,12 @@
 """Alembic environment: async migrations on asyncpg.
 
 The URL is, first found: ``-x url=…`` on the command line, the ``sqlalchemy.url`` set by a
-caller on the Alembic config (tests, the localnet), or the project settings
-(``GAIA_DATABASE_URL``).
+caller on the Alembic config (tests, the localnet, the admin ``db`` command), or the project
+settings (``GAIA_DATABASE_URL``).
+
+The whole command runs in one transaction (``transaction_per_migration=False``): adopting the
+previous validator's database spans several revisions, and a failure in any of them must leave
+the database as it was, never half-migrated.
 """
 
 from __future__ import annotations
@@ -10,10 +14,12 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gaia.config import Settings
+from gaia.database.migrations import VERSION_TABLE
 from gaia.database.validator_schema import Base
 
 target_metadata = Base.metadata
@@ -32,10 +38,20 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
-        transaction_per_migration=True,
+        transaction_per_migration=False,
+        version_table=VERSION_TABLE,
     )
     with context.begin_transaction():
         context.run_migrations()
+        _drop_version_table_at_base(connection)
+
+
+def _drop_version_table_at_base(connection: Connection) -> None:
+    """At base nothing of this project is left, so neither is its version table: a database
+    given back to the previous validator is the one it had."""
+    exists = connection.scalar(text(f"SELECT to_regclass('{VERSION_TABLE}') IS NOT NULL"))
+    if exists and connection.scalar(text(f"SELECT count(*) FROM {VERSION_TABLE}")) == 0:
+        connection.execute(text(f"DROP TABLE {VERSION_TABLE}"))
 
 
 async def _run_online() -> None:
@@ -49,7 +65,8 @@ async def _run_online() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=_database_url(), target_metadata=target_metadata, literal_binds=True)
+    context.configure(url=_database_url(), target_metadata=target_metadata, literal_binds=True,
+                      version_table=VERSION_TABLE)
     with context.begin_transaction():
         context.run_migrations()
 else:

@@ -1,10 +1,12 @@
-"""The weather tables as they were before the refactor (input-hash verification flow).
+"""The first shape of this project's run and response tables (``0002`` gives their current one).
 
-This is the starting point operators of the previous validator are at: `alembic stamp 0001`
-on such a database, then `alembic upgrade head`.
+Kept as it was, so the revisions of databases this project built stay valid.
+
+It is not the previous validator's schema: ``0000`` recognises that one and sets it aside,
+and ``0006`` carries its rows across.
 
 Revision ID: 0001
-Revises:
+Revises: 0000
 Create Date: 2026-11-28
 """
 
@@ -15,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0001"
-down_revision: str | None = None
+down_revision: str | None = "0000"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -35,7 +37,6 @@ PRE_REFACTOR_RESPONSE_STATUSES = (
 
 
 def upgrade() -> None:
-    # Constraint names are PostgreSQL's defaults, as the previous validator created them.
     status = postgresql.ENUM(*PRE_REFACTOR_RESPONSE_STATUSES, name="weather_response_status")
     status.create(op.get_bind())
     op.create_table(

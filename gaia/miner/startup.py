@@ -1,0 +1,73 @@
+"""What the miner needs before it serves, each checked once with one clear line when it fails.
+
+Each failure here is an operator's setting (a wallet that is not there, a model name that
+names nothing, a data directory that cannot be created, a database that cannot be opened),
+so it becomes :class:`StartupError` naming the flag; ``python -m gaia.miner`` prints it and
+exits with status 1 before the server starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bittensor as bt
+from bittensor_core import KeyfileError
+from sqlalchemy.exc import ArgumentError
+
+from gaia.config import Settings
+from gaia.database.connection import DatabaseUnavailable, check_connection, redacted
+from gaia.miner.database import MinerDatabase
+from gaia.miner.models import load_model
+from gaia.tasks.defined_tasks.weather.inference.base import ForecastModel
+
+
+class StartupError(RuntimeError):
+    """A setting the miner cannot start with; the message names it and says why."""
+
+
+def load_wallet(settings: Settings) -> bt.Wallet:
+    """The wallet with its hotkey read (it signs every forecast manifest)."""
+    wallet = settings.wallet
+    loaded = bt.Wallet(name=wallet.name, hotkey=wallet.hotkey, path=str(wallet.path.expanduser()))
+    try:
+        loaded.hotkey.ss58_address  # noqa: B018 - reads the keyfile now, not at the first job
+    except (OSError, KeyfileError) as error:
+        raise StartupError(
+            f"--wallet.name {wallet.name!r} --wallet.hotkey {wallet.hotkey!r} "
+            f"(--wallet.path {wallet.path}): cannot read the hotkey: {error}"
+        ) from error
+    return loaded
+
+
+def build_model(spec: str) -> ForecastModel:
+    try:
+        return load_model(spec)
+    except ValueError as error:  # UnknownModel, ModelLoadError, bad options
+        raise StartupError(f"--model {spec!r}: {error}") from error
+
+
+def make_directory(path: Path, flag: str) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StartupError(f"{flag} {path}: cannot create {error.filename or path}: "
+                           f"{error.strerror or error}") from error
+    return path
+
+
+def open_database(url: str) -> MinerDatabase:
+    try:
+        return MinerDatabase(url)
+    except ArgumentError as error:  # an unparsable URL or an unknown database driver
+        raise StartupError(f"--database-url {redacted(url)}: {error}") from error
+
+
+async def check_database(db: MinerDatabase) -> None:
+    """Connect and create the miner's tables, then release the connections."""
+    try:
+        await check_connection(db.engine, db.url)
+        await db.create_tables()
+    except DatabaseUnavailable as error:
+        raise StartupError(f"--database-url: {error}") from error
+    finally:
+        await db.close()
