@@ -230,6 +230,7 @@ def worker_argv(bench: Bench, database_url: str, cache: Path) -> list[str]:
         "--climatology.url", urls.climatology_url(a.archive_url),
         "--poll-interval-s", str(a.poll_interval_s), "--backoff-scale", str(a.backoff_scale),
         "--lease-s", str(a.lease_s), "--scoring-processes", str(a.scoring_processes), "--workers", str(a.workers),
+        "--allow-private-axons",  # every simulated miner is on loopback
         "--log-level", "WARNING",
     ]
 
@@ -384,7 +385,8 @@ def validator_settings(bench: Bench, database_url: str, cache: Path) -> Settings
                           climatology_url=urls.climatology_url(a.archive_url), cache_dir=cache),
         validator=ValidatorSettings(workers=a.workers, poll_interval_s=a.poll_interval_s,
                                     backoff_scale=a.backoff_scale, lease_s=a.lease_s,
-                                    scoring_processes=a.scoring_processes),
+                                    scoring_processes=a.scoring_processes,
+                                    allow_private_axons=True),  # the miners are on loopback
     )
 
 

@@ -54,13 +54,30 @@ class DataSettings(BaseModel):
     cache_dir: Path = Path("~/.cache/gaia")
     download_concurrency: int = Field(default=8, ge=1, le=64)
     http_timeout_s: float = Field(default=30.0, gt=0)
+    reference_cache_dir: Path | None = Field(
+        default=None, description="the host's ERA5 truth, climatology and GFS day-1 reference "
+        "cache, shared by its scoring processes (None: <cache_dir>/references)",
+    )
+    reference_cache_max_gb: float = Field(
+        default=20.0, gt=0, description="disk the reference cache keeps after each fill. A "
+        "0.25 degree field is 4.15 MB, one valid time's 69 fields 286 MB. A day's ERA5 "
+        "scoring of every run needs one valid time of truth (286 MB) and its climatology; "
+        "the climatology is kept a whole WeatherBench-2 chunk at a time (3 hours x 3 days, "
+        "2.6 GB for 69 fields), reused by the next days' runs. 20 GB holds two such "
+        "climatology chunks, the day-1 references and about a week of truth for catching up",
+    )
+    reference_idle_hours: float = Field(
+        default=30.0, gt=0, description="an entry nobody read for this long is removed; above "
+        "24 h so a climatology chunk survives from one daily scoring pass to the next",
+    )
 
 
 class ValidatorSettings(BaseModel):
     workers: int = Field(
         default=64, ge=1, le=1024,
-        description="concurrent job handlers per process; scoring jobs hold one while they wait "
-        "for a scoring process, so keep it well above scoring_processes",
+        description="concurrent job handlers per process; scoring jobs hold one only while "
+        "they score (at most scoring_processes of them run at once, the rest wait in the "
+        "queue), so the other handlers keep serving miners",
     )
     schedule_hour_utc: int = Field(default=18, ge=0, le=23)
     backoff_scale: float = Field(
@@ -77,8 +94,11 @@ class ValidatorSettings(BaseModel):
         "(7 = one week of daily runs; the one source of this number)"
     )
     weights_interval_s: float = Field(default=3600.0, gt=0)
-    scoring_processes: int = Field(
-        default=1, ge=0, description="processes for heavy scoring; 0 scores in the worker itself"
+    scoring_processes: int | None = Field(
+        default=None, ge=0, description="processes for heavy scoring per worker process, and "
+        "how many scoring jobs it runs at once; unset: what the machine can give, one per "
+        "usable CPU but one and per 2 GB of available memory, at least one; 0 scores in the "
+        "worker itself, one job at a time",
     )
     allow_private_axons: bool = Field(
         default=False,

@@ -1,6 +1,7 @@
 pytest_plugins = [
     "tests.fixtures.database",
     "tests.fixtures.archive",
+    "tests.fixtures.wb2_store",
     "tests.fixtures.miner",
     "tests.fixtures.previous_validator",
 ]

@@ -19,8 +19,13 @@ Register handlers, enqueue in the caller's transaction, run workers::
 
 A handler is ``async def handler(payload, ctx: JobContext) -> None``: it returns when done or
 raises :class:`Retry`, :class:`NotReady` or :class:`Invalid`; anything else counts as a retry.
+Types that share a scarce resource of the process register with one
+``ConcurrencyLimit(group, n)``: a worker runs at most ``n`` of the group at once and claims
+them only when a place is free. A handler's wait for a shared resource inside
+``not_counted()`` does not count against its timeout.
 """
 
+from gaia.jobs.deadline import not_counted
 from gaia.jobs.giveup import HeldJob, ReapResult, give_up, reap_expired
 from gaia.jobs.outcomes import Invalid, JobOutcome, NotReady, Retry, TimedOut
 from gaia.jobs.policy import Resolution, RetryPolicy, resolve
@@ -34,13 +39,20 @@ from gaia.jobs.queue import (
     purge_finished,
     requeue_job,
 )
-from gaia.jobs.registry import JobContext, JobRegistry, JobSpec, describe_subject
+from gaia.jobs.registry import (
+    ConcurrencyLimit,
+    JobContext,
+    JobRegistry,
+    JobSpec,
+    describe_subject,
+)
 from gaia.jobs.retry_config import RETRY_CONFIG, SINGLETON_JOBS, WeatherJob, singleton_key
 from gaia.jobs.worker import Worker, WorkerOptions, stop_on_signals
 
 __all__ = [
     "RETRY_CONFIG",
     "SINGLETON_JOBS",
+    "ConcurrencyLimit",
     "HeldJob",
     "Invalid",
     "JobContext",
@@ -64,6 +76,7 @@ __all__ = [
     "describe_subject",
     "give_up",
     "job_counts",
+    "not_counted",
     "purge_finished",
     "reap_expired",
     "requeue_job",

@@ -1,4 +1,5 @@
-"""Job type → handler, retry policy and give-up hook; the context a handler receives."""
+"""Job type → handler, retry policy, give-up hook and concurrency limit; the context a handler
+receives."""
 
 from __future__ import annotations
 
@@ -74,12 +75,30 @@ class JobContext:
 
 
 @dataclass(frozen=True, slots=True)
+class ConcurrencyLimit:
+    """At most ``limit`` jobs of the types in ``group`` run at once in one worker process.
+
+    For jobs that wait on a scarcer resource of the process than a handler slot (a scoring
+    process): the worker claims such a job only when the group has a free place, so it never
+    holds a handler slot while it waits and the other job types keep flowing."""
+
+    group: str
+    limit: int
+
+    def __post_init__(self) -> None:
+        if self.limit < 1:
+            raise ValueError(f"concurrency limit of group {self.group!r} must be >= 1, "
+                             f"got {self.limit}")
+
+
+@dataclass(frozen=True, slots=True)
 class JobSpec(Generic[P]):
     job_type: str
     handler: Handler[P]
     policy: RetryPolicy
     payload_model: type[BaseModel] | None = None
     on_give_up: GiveUpHook[P] | None = None
+    limit: ConcurrencyLimit | None = None  # None: only the worker's handler slots bound it
 
     def parse(self, payload: dict[str, Any]) -> P:
         """The handler's payload: the raw dict, or the pydantic model; a bad payload is
@@ -107,12 +126,21 @@ class JobRegistry:
         policy: RetryPolicy,
         payload_model: type[BaseModel] | None = None,
         on_give_up: GiveUpHook[Any] | None = None,
+        limit: ConcurrencyLimit | None = None,
     ) -> None:
+        """``limit``: the group this type shares a concurrency limit with; every type of a
+        group must name the same limit."""
         if job_type in self._specs:
             raise ValueError(f"job type {job_type!r} is already registered")
         if len(job_type) > 64:
             raise ValueError(f"job type {job_type!r} is longer than 64 characters")
-        self._specs[job_type] = JobSpec(job_type, handler, policy, payload_model, on_give_up)
+        if limit is not None:
+            known = self.limits().get(limit.group, limit)
+            if known != limit:
+                raise ValueError(f"group {limit.group!r} already has limit {known.limit}, "
+                                 f"{job_type!r} asks for {limit.limit}")
+        self._specs[job_type] = JobSpec(job_type, handler, policy, payload_model, on_give_up,
+                                        limit)
 
     def spec(self, job_type: str) -> JobSpec[Any]:
         try:
@@ -122,6 +150,10 @@ class JobRegistry:
 
     def policies(self) -> dict[str, RetryPolicy]:
         return {t: s.policy for t, s in self._specs.items()}
+
+    def limits(self) -> dict[str, ConcurrencyLimit]:
+        """Group name → its limit, for the groups some registered type belongs to."""
+        return {s.limit.group: s.limit for s in self._specs.values() if s.limit is not None}
 
     @property
     def job_types(self) -> list[str]:

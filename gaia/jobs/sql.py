@@ -83,12 +83,22 @@ CYCLE: Final = """
         WHERE j.id = d.id AND j.status = 'running' AND j.locked_by = $1
               AND j.attempts = d.claimed
         RETURNING j.id
+    ), claim_groups AS (
+        SELECT g.places, array_agg(t.job_type) AS job_types
+        FROM unnest($15::int[]) WITH ORDINALITY AS g(places, n)
+        JOIN unnest($3::text[], $14::int[]) AS t(job_type, n) USING (n)
+        GROUP BY g.n, g.places
     ), picked AS (
-        SELECT id FROM validator_jobs
-        WHERE status = 'queued' AND run_at <= $13::timestamptz AND job_type = ANY($3::text[])
-        ORDER BY run_at, id
+        SELECT p.id FROM claim_groups AS g
+        CROSS JOIN LATERAL (
+            SELECT id, run_at FROM validator_jobs
+            WHERE status = 'queued' AND run_at <= $13::timestamptz AND job_type = ANY(g.job_types)
+            ORDER BY run_at, id
+            LIMIT g.places
+            FOR UPDATE SKIP LOCKED
+        ) AS p
+        ORDER BY p.run_at, p.id
         LIMIT $4
-        FOR UPDATE SKIP LOCKED
     )
     UPDATE validator_jobs AS j
     SET status = 'running', attempts = j.attempts + 1, locked_by = $1,
@@ -98,8 +108,10 @@ CYCLE: Final = """
 """
 """One round trip of the worker: write a batch of finished jobs and claim up to $4 more.
 
-$1 worker id, $2 lease seconds, $3 job types this worker handles, $4 how many to claim;
-$5..$12 the finished jobs (id, claimed attempt, new status, attempts, timeout, delay or run_at,
+$1 worker id, $2 lease seconds, $3 the job types to claim, $4 how many to claim in all;
+$14 each type's claim group (1-based) and $15 each group's places: each group is claimed
+oldest due first up to its places, and of those the oldest $4 are taken (the group of the
+types without a limit has $4 places). $5..$12 the finished jobs (id, claimed attempt, new status, attempts, timeout, delay or run_at,
 error), applied only to jobs this worker still holds at the claimed attempt; $13 the clock's
 now, against which due times are compared and delays counted (leases use the database's own
 time). Jobs put back in the queue by this statement are not visible to its own claim (one

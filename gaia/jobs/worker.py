@@ -7,6 +7,15 @@ timer. A worker with free slots that found work claims again at once; it only wa
 queue had no ready job, until a NOTIFY from an enqueue or ``idle_poll_s`` (delayed jobs,
 missed notifications).
 
+Job types registered with a :class:`~gaia.jobs.registry.ConcurrencyLimit` are claimed only
+while their group has a free place in this worker (:mod:`gaia.jobs.claims`): a job that
+needs a scarce resource of the process waits in the queue, not in a handler slot, and the
+other types are claimed past it. A finished job of a full group frees its place and the
+worker claims the group's next job in the same round trip that writes the finished one.
+
+The handler timeout runs from the start of the handler; time inside
+:func:`gaia.jobs.deadline.not_counted` (a wait for a shared resource) does not count.
+
 ``prefetch`` lets a worker claim that many jobs beyond its free handler slots; a prefetched
 job starts the moment a handler finishes, so the next round trip overlaps with handling and
 batches grow. That pays for floods of short jobs; with long jobs it lets a busy worker sit on
@@ -46,6 +55,8 @@ from gaia.clock import Now, system_clock
 from gaia.config import ValidatorSettings
 from gaia.database.validator_schema import JobStatus
 from gaia.jobs import sql
+from gaia.jobs.claims import Ask, ClaimGroups, claim_parameters
+from gaia.jobs.deadline import counting
 from gaia.jobs.giveup import HeldJob, give_up, reap_expired
 from gaia.jobs.outcomes import JobOutcome, Retry, TimedOut
 from gaia.jobs.policy import Resolution, resolve
@@ -121,7 +132,7 @@ class Worker:
             raise ValueError("a worker needs at least one registered job type")
         self._dsn = dsn
         self._registry = registry
-        self._job_types = registry.job_types
+        self._claims = ClaimGroups(registry)
         self._session_factory = session_factory
         self._opts = options
         self._clock = clock
@@ -175,25 +186,31 @@ class Worker:
     # --- the cycle: write finished jobs, claim more -----------------------------------------
 
     async def _cycle_loop(self, until_idle: bool) -> None:
-        drained = False  # the last claim found fewer ready jobs than it asked for
+        claims = self._claims
+        capacity = self._opts.concurrency + self._opts.prefetch
         while not self._stopping:
             self._news.clear()
             if self._notified:
-                self._notified = drained = False
-            capacity = self._opts.concurrency + self._opts.prefetch
-            want = 0 if drained else capacity - len(self._held)
-            if want == 0 and not self._finished:
-                if drained and until_idle and not self._held:
-                    return
-                if not await self._wait_for_news(self._opts.idle_poll_s if drained else None):
-                    drained = False  # poll: delayed jobs become due without a notification
+                self._notified = False
+                claims.forget_drained()
+            free = capacity - len(self._held)
+            asks = claims.asks(free, (c.job.job_type for c in self._held.values()))
+            if not asks and not self._finished:
+                if until_idle and not self._held:
+                    return  # nothing held, so every group is drained
+                poll = self._opts.idle_poll_s if claims.any_drained else None
+                if not await self._wait_for_news(poll):
+                    claims.forget_drained()  # delayed jobs become due without a notification
                 continue
             batch = self._finished
-            rows = await self._cycle(want)
+            want = min(free, sum(ask.places for ask in asks))
+            rows = await self._cycle(asks, want)
             for row in rows:
                 self._start(row)
-            requeued = any(r.status is JobStatus.QUEUED for _, r in batch)
-            drained = (len(rows) < want if want else drained) and not requeued
+            if any(r.status is JobStatus.QUEUED for _, r in batch):
+                claims.forget_drained()  # put back, not visible to this claim's snapshot
+            else:
+                claims.observe(asks, [row[1] for row in rows], want)
 
     async def _wait_for_news(self, timeout_s: float | None) -> bool:
         """Wait for :attr:`_news`; False if ``timeout_s`` passed first."""
@@ -204,16 +221,17 @@ class Worker:
             return False
         return True
 
-    async def _cycle(self, want: int) -> list[asyncpg.Record]:
-        """One round trip: write the finished jobs, claim up to ``want``."""
+    async def _cycle(self, asks: list[Ask], want: int) -> list[asyncpg.Record]:
+        """One round trip: write the finished jobs, claim up to ``want`` as ``asks`` allow."""
         batch, self._finished = self._finished, []
         jobs = [job for job, _ in batch]
         done = [resolution for _, resolution in batch]
+        job_types, group_numbers, places = claim_parameters(asks)
         return await self._fetch(
             sql.CYCLE,
             self.worker_id,
             self._opts.lease_s,
-            self._job_types,
+            job_types,
             want,
             [j.id for j in jobs],
             [j.attempts for j in jobs],
@@ -224,6 +242,8 @@ class Worker:
             [r.run_at for r in done],
             [r.error[-MAX_ERROR_CHARS:] if r.error else None for r in done],
             self._clock(),
+            group_numbers,
+            places,
         )
 
     def _start(self, row: asyncpg.Record) -> None:
@@ -283,7 +303,8 @@ class Worker:
         try:
             payload = spec.parse(job.payload)
             async with deadline:
-                await spec.handler(payload, ctx)
+                with counting(deadline):
+                    await spec.handler(payload, ctx)
         except JobOutcome as outcome:
             return outcome
         except Exception:  # noqa: BLE001 - the worker's top level: log, record, retry
@@ -336,7 +357,7 @@ class Worker:
         self._held.clear()
         self._waiting.clear()
         if self._finished:
-            await self._cycle(0)
+            await self._cycle([], 0)
 
     async def _fetch(self, statement: str, *args: Any) -> list[asyncpg.Record]:
         """Run a statement on the worker's connection. The cycle, the heartbeat and the release

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from gaia.chain.client import ChainClient
 from gaia.chain.factory import build_chain_client
 from gaia.clock import Clock, system_clock
-from gaia.config import Settings
+from gaia.config import Settings, ValidatorSettings
 from gaia.database.connection import check_connection
 from gaia.database.migrations import require_head
 from gaia.jobs.queue import JobQueue, asyncpg_dsn
@@ -27,6 +27,7 @@ from gaia.tasks.defined_tasks.weather.data.gfs import GfsSource
 from gaia.tasks.defined_tasks.weather.pipeline.context import PipelineContext
 from gaia.tasks.defined_tasks.weather.pipeline.miner_client import MinerClient
 from gaia.tasks.defined_tasks.weather.pipeline.scheduler import PeriodicJob, Scheduler
+from gaia.tasks.defined_tasks.weather.pipeline.scoring_pool import machine_processes
 from gaia.tasks.defined_tasks.weather.pipeline.scoring_service import (
     ScoringEnvironment,
     ScoringService,
@@ -58,6 +59,16 @@ def load_wallet(settings: Settings) -> tuple[bt.Wallet, str]:
         ) from error
 
 
+def resolve_scoring_processes(validator: ValidatorSettings) -> int:
+    """``scoring_processes`` as configured, or what this machine can give when unset."""
+    configured = validator.scoring_processes
+    processes = machine_processes() if configured is None else configured
+    how = "configured" if configured is not None else "what this machine can give"
+    log.info("scoring processes: %d (%s)%s", processes, how,
+             "; scoring runs in the worker itself" if processes == 0 else "")
+    return processes
+
+
 @dataclass
 class ValidatorParts:
     engine: AsyncEngine
@@ -79,11 +90,12 @@ async def validator_parts(
         chain = build_chain_client(settings.chain, hotkey=hotkey, wallet=wallet)
         gfs = _gfs_source(settings)
         signed = SignedClient(wallet, timeout=settings.data.http_timeout_s)
+        processes = resolve_scoring_processes(settings.validator)
         scoring = ScoringService(ScoringEnvironment.from_settings(settings), signed,
-                                 processes=settings.validator.scoring_processes)
+                                 processes=processes, clock=clock)
         try:
             yield _assemble(settings, engine, session_factory, chain, gfs, signed, scoring,
-                            hotkey, with_scheduler, clock)
+                            processes, hotkey, with_scheduler, clock)
         finally:
             scoring.close()
             await signed.aclose()
@@ -104,7 +116,7 @@ def _gfs_source(settings: Settings) -> GfsSource:
 def _assemble(
     settings: Settings, engine: AsyncEngine, session_factory: async_sessionmaker,
     chain: ChainClient, gfs: GfsSource, signed: SignedClient, scoring: ScoringService,
-    hotkey: str, with_scheduler: bool, clock: Clock,
+    scoring_processes: int, hotkey: str, with_scheduler: bool, clock: Clock,
 ) -> ValidatorParts:
     v = settings.validator
     queue = JobQueue(all_policies(), clock)
@@ -115,8 +127,8 @@ def _assemble(
         forecasts=scoring, own_hotkey=hotkey,
     )
     periodic_ctx = periodic.PeriodicContext(session_factory, chain, v.weights_window_runs)
-    worker = Worker(asyncpg_dsn(settings.database_url), build_registry(context, periodic_ctx),
-                    session_factory,
+    registry = build_registry(context, periodic_ctx, scoring_processes=scoring_processes)
+    worker = Worker(asyncpg_dsn(settings.database_url), registry, session_factory,
                     WorkerOptions.from_settings(v, shutdown_grace_s=v.shutdown_grace_s),
                     clock=clock)
     for line in schedule_retention_warnings(timing, context.era5_leads):

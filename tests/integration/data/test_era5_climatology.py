@@ -13,9 +13,16 @@ import xarray as xr
 
 from gaia.tasks.defined_tasks.weather.data.archive_server import ArchiveServer
 from gaia.tasks.defined_tasks.weather.data.climatology import ClimatologySource
-from gaia.tasks.defined_tasks.weather.data.era5 import Era5NotAvailable, Era5Source
+from gaia.tasks.defined_tasks.weather.data.era5 import LEXICON, Era5NotAvailable, Era5Source
+from gaia.tasks.defined_tasks.weather.data.lead_fields import LeadFields
 from gaia.tasks.defined_tasks.weather.data.synthetic import SyntheticWeather
-from gaia.tasks.defined_tasks.weather.variables import ALL_VARIABLES, PRESSURE_LEVELS_HPA
+from gaia.tasks.defined_tasks.weather.variables import (
+    ALL_VARIABLES,
+    PRESSURE_LEVELS_HPA,
+    field_keys,
+    is_level_variable,
+)
+from tests.fixtures.wb2_store import wb2_value
 
 
 def _chunk_reads(server: ArchiveServer) -> list[str]:
@@ -141,3 +148,83 @@ def test_zarr_reads_retry_5xx(archive, clean_archive_server) -> None:  # noqa: A
     values = lazy["msl"].values
     assert np.isfinite(values).all()
     assert [r.status for r in clean_archive_server.requests] == [500, 500, 200]
+
+
+# -- field-level reads: LeadFields, each chunk read once ---------------------------------
+def test_era5_read_fields_equals_the_xarray_truth_and_reads_each_chunk_once(
+    archive, clean_archive_server,  # noqa: ANN001
+) -> None:
+    era5 = Era5Source(archive.era5_url(clean_archive_server.url))
+    when = archive.start + timedelta(hours=54)
+    keys = field_keys()
+    fields = era5.read_fields(when, keys)
+    chunks = _chunk_reads(clean_archive_server)
+    # one chunk per variable: each holds all levels of one variable at one time
+    assert sorted(chunks) == sorted(
+        f"/era5.zarr/{LEXICON[name][0]}/9.0.0" + (".0" if is_level_variable(name) else "")
+        for name in ALL_VARIABLES)
+    expected = LeadFields.from_dataset(era5.truth([when]).load().isel(time=0), keys)
+    assert set(fields) == set(keys) and fields.grid == expected.grid
+    for key in keys:
+        np.testing.assert_array_equal(fields[key], expected[key])
+        assert fields[key].dtype == np.float32
+
+
+def test_era5_read_fields_keeps_the_availability_and_key_errors(archive, archive_server) -> None:  # noqa: ANN001
+    era5 = Era5Source(archive.era5_url(archive_server.url))
+    with pytest.raises(Era5NotAvailable, match="not for"):
+        era5.read_fields(archive.truth_until + timedelta(hours=6), [("2t", None)])
+    with pytest.raises(KeyError, match="unknown variables"):
+        era5.read_fields(archive.start, [("tp", None)])
+    with pytest.raises(KeyError, match=r"no levels \[975\] hPa"):
+        era5.read_fields(archive.start, [("t", 975)])
+    with pytest.raises(KeyError, match="not a pressure-level variable"):
+        era5.read_fields(archive.start, [("t", None)])
+    with pytest.raises(KeyError, match="time axis"):
+        era5.read_fields(archive.start + timedelta(hours=3), [("2t", None)])
+
+
+def test_climatology_read_fields_equals_for_times_and_reads_only_what_is_asked(
+    archive, clean_archive_server,  # noqa: ANN001
+) -> None:
+    clim = ClimatologySource(archive.climatology_url(clean_archive_server.url))
+    keys = [("2t", None), ("t", 850), ("z", 500), ("t", 250)]  # day-1-like: a few fields
+    for hours in (6, 102):
+        when = archive.start + timedelta(hours=hours)
+        clean_archive_server.reset()
+        fields = clim.read_fields(when, keys)
+        # this archive chunks all 13 levels together: one read per variable's chunk
+        assert sorted(p.split("/")[-2] for p in _chunk_reads(clean_archive_server)) == [
+            "2m_temperature", "geopotential", "temperature"]
+        expected = LeadFields.from_dataset(clim.for_times([when]).isel(time=0), keys)
+        for key in keys:
+            np.testing.assert_array_equal(fields[key], expected[key])
+
+
+def test_climatology_in_the_wb2_layout_reads_one_chunk_per_field(wb2_climatology) -> None:  # noqa: ANN001
+    server = wb2_climatology.server
+    clim = ClimatologySource(wb2_climatology.url)
+    when = datetime(2025, 2, 3, 12, tzinfo=UTC)  # day 34: chunk 11 (days 34..36), hours 0-12
+    keys = [("2t", None), ("t", 500), ("t", 850)]
+    server.reset()
+    fields = clim.read_fields(when, keys)
+    assert sorted(_chunk_reads(server)) == [
+        "/clim.zarr/2m_temperature/0.11.0.0", "/clim.zarr/temperature/0.11.1.0.0",
+        "/clim.zarr/temperature/0.11.2.0.0"]
+    for variable, level in keys:
+        assert float(fields[(variable, level)][1, 2]) == wb2_value(variable, level, 12, 34)
+    today = clim.for_times([when], variables=["2t", "t"], levels=[500, 850]).isel(time=0)
+    expected = LeadFields.from_dataset(today, keys)
+    for key in keys:
+        np.testing.assert_array_equal(fields[key], expected[key])
+
+
+def test_a_wb2_chunk_gives_every_hour_and_day_it_holds(wb2_climatology) -> None:  # noqa: ANN001
+    clim = ClimatologySource(wb2_climatology.url)
+    (chunk,) = clim.chunks(datetime(2024, 12, 31, 18, tzinfo=UTC), [("t", 250)])
+    assert chunk.entries == ((18, 364), (18, 365), (18, 366))  # hour 18 alone, days 364..366
+    wb2_climatology.server.reset()
+    blocks = clim.read_chunk(chunk)
+    assert len(_chunk_reads(wb2_climatology.server)) == 1
+    for (hour, day), fields in blocks.items():
+        assert float(fields[("t", 250)][0, 0]) == wb2_value("t", 250, hour, day)

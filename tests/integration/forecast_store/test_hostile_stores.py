@@ -1,6 +1,6 @@
 """A hostile miner on loopback: stores it corrupted and re-signed, redirects and trickled
 bytes. Each is the miner's fault, so each is ``ForecastInvalid`` (one attempt), raised
-before zarr decodes the offending bytes."""
+before the offending bytes are decoded."""
 
 from __future__ import annotations
 
@@ -127,7 +127,7 @@ async def test_a_zstd_bomb_in_a_data_chunk_is_invalid_before_it_is_inflated(
 async def test_a_zstd_bomb_in_lead_hours_is_invalid_before_it_is_inflated(
     client: SignedClient, miner: HostileMiner, written: WrittenForecast, declare_size: bool
 ) -> None:
-    """No metadata changes: the coordinate xarray decodes when the store is opened."""
+    """No metadata changes: the coordinates are read when the store is opened."""
     (written.root / "lead_hours" / "c" / "0").write_bytes(
         zstd_bomb(BOMB_BYTES, declare_size=declare_size))
     resign(written.root, written.keypair)
@@ -143,6 +143,29 @@ async def test_two_zstd_frames_in_a_coordinate_are_invalid(
     path.write_bytes(path.read_bytes() * 2)
     resign(written.root, written.keypair)
     with pytest.raises(ForecastInvalid, match="latitude/c/0 does not decode"):
+        await _read_day1(client, miner, written)
+
+
+def _nan_at_3(values: np.ndarray) -> np.ndarray:
+    return np.where(np.arange(values.size) == 3, np.nan, values)
+
+
+@pytest.mark.parametrize(("array", "dtype", "edit", "reason"), [
+    pytest.param("lead_hours", "<i4", lambda v: v + 1, "lead_hours differ", id="lead-hours"),
+    pytest.param("level", "<i4", lambda v: v[::-1], "levels differ", id="levels"),
+    pytest.param("latitude", "<f8", lambda v: v + 0.5, "latitude differs", id="shifted-grid"),
+    pytest.param("latitude", "<f8", _nan_at_3, "latitude differs", id="nan-latitude"),
+])
+async def test_coordinates_other_than_the_manifest_s_are_invalid(
+    client: SignedClient, miner: HostileMiner, written: WrittenForecast,
+    array: str, dtype: str, edit: Any, reason: str,
+) -> None:
+    """Well-formed coordinate chunks of the right size whose values the manifest does not say."""
+    path = written.root / array / "c" / "0"
+    values = np.frombuffer(Zstd().decode(path.read_bytes()), dtype=dtype)
+    path.write_bytes(bytes(Zstd(level=0).encode(np.ascontiguousarray(edit(values), dtype=dtype))))
+    resign(written.root, written.keypair)
+    with pytest.raises(ForecastInvalid, match=reason):
         await _read_day1(client, miner, written)
 
 

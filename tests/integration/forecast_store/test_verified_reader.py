@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,10 +15,12 @@ import xarray as xr
 
 from gaia.net.signed_http import SignedClient
 from gaia.tasks.defined_tasks.weather.data.grid import Grid
+from gaia.tasks.defined_tasks.weather.data.lead_fields import LeadFields
 from gaia.tasks.defined_tasks.weather.forecast_reader import (
     FetchPolicy,
     ForecastInvalid,
     ForecastTransportError,
+    VerifiedForecast,
     check_manifest_against_run,
     fetch_verified_manifest,
     load_lead,
@@ -29,6 +32,7 @@ from tests.fixtures.forecast_store import (
     INIT_TIME,
     SMALL_GRID,
     SMALL_LEADS,
+    SMALL_LEVELS,
     WrittenForecast,
     new_keypair,
     write_small_forecast,
@@ -56,7 +60,9 @@ async def client() -> AsyncIterator[SignedClient]:
         yield signed
 
 
-async def _open(client: SignedClient, server: ForecastServer, written: WrittenForecast) -> xr.Dataset:
+async def _open(
+    client: SignedClient, server: ForecastServer, written: WrittenForecast
+) -> VerifiedForecast:
     signed = await fetch_verified_manifest(
         client, server.base_url, JOB, written.keypair.ss58_address, policy=FAST
     )
@@ -65,21 +71,73 @@ async def _open(client: SignedClient, server: ForecastServer, written: WrittenFo
     )
 
 
+def _on_disk(written: WrittenForecast, lead: int) -> LeadFields:
+    """The lead as zarr itself decodes the store the miner wrote (the reader's oracle)."""
+    with xr.open_zarr(written.root, consolidated=True, zarr_format=3, chunks=None) as ds:
+        return LeadFields.from_dataset(ds.sel(lead_hours=lead).load())
+
+
+def _field_chunk_requests(server: ForecastServer) -> Counter[str]:
+    return Counter({key: count for key, count in server.requests.items() if "/c/" in key
+                    and key.split("/")[0] not in ("lead_hours", "level", "latitude", "longitude")})
+
+
+async def test_open_exposes_the_manifest_s_grid_leads_and_fields(
+    client: SignedClient, server: ForecastServer, written: WrittenForecast
+) -> None:
+    forecast = await _open(client, server, written)
+    manifest = written.signed.manifest
+    assert forecast.manifest == manifest
+    assert forecast.grid == SMALL_GRID
+    assert forecast.lead_hours == SMALL_LEADS
+    assert set(forecast.fields) == {(name, level) for name in ("t", "u", "v", "q", "z")
+                                    for level in SMALL_LEVELS} | {
+        (name, None) for name in ("2t", "10u", "10v", "msl")}
+    assert not _field_chunk_requests(server)  # opening reads no field chunk
+
+
 async def test_clean_read_equals_written_data_and_reads_only_that_lead(
     client: SignedClient, server: ForecastServer, written: WrittenForecast
 ) -> None:
     forecast = await _open(client, server, written)
     lead = await load_lead(forecast, 24)
-    expected = written.leads[24].squeeze("time", drop=True)
-    for name in expected.data_vars:
-        np.testing.assert_array_equal(lead[name].values, expected[name].values)
-    assert lead["valid_time"].values == INIT_TIME + np.timedelta64(24, "h")
-    chunk_requests = {key for key in server.requests if "/c/" in key and key.split("/")[0] not in
-                      ("lead_hours", "level", "latitude", "longitude")}
+    expected = _on_disk(written, 24)
+    assert lead.grid == SMALL_GRID and set(lead) == set(expected) == set(forecast.fields)
+    for key, values in expected.items():
+        assert lead[key].dtype == np.float32 and lead[key].shape == SMALL_GRID.shape
+        np.testing.assert_array_equal(lead[key], values)
     lead_index = SMALL_LEADS.index(24)
-    assert chunk_requests == {k for k in written.signed.manifest.files
-                              if "/c/" in k and k.split("/")[2] == str(lead_index)
-                              and k.split("/")[0] in expected.data_vars}
+    assert set(_field_chunk_requests(server)) == {
+        k for k in written.signed.manifest.files
+        if "/c/" in k and k.split("/")[2] == str(lead_index)
+        and k.split("/")[0] in written.signed.manifest.variables}
+
+
+async def test_a_field_selection_fetches_exactly_those_chunks(
+    client: SignedClient, server: ForecastServer, written: WrittenForecast
+) -> None:
+    forecast = await _open(client, server, written)
+    index = SMALL_LEADS.index(24)
+    lead = await load_lead(forecast, 24, fields=[("2t", None), ("z", 500), ("t", 850)])
+    assert _field_chunk_requests(server) == Counter(
+        {chunk_key("2t", index, None): 1, chunk_key("z", index, 0): 1, chunk_key("t", index, 1): 1})
+    expected = _on_disk(written, 24)
+    assert set(lead) == {("2t", None), ("z", 500), ("t", 850)}
+    for key in lead:
+        np.testing.assert_array_equal(lead[key], expected[key])
+
+
+async def test_fields_the_manifest_does_not_declare_are_absent_and_fetch_nothing(
+    client: SignedClient, server: ForecastServer, written: WrittenForecast
+) -> None:
+    forecast = await _open(client, server, written)
+    lead = await load_lead(forecast, 24, fields=[("msl", None), ("z", 1000), ("2t", 500),
+                                                 ("z", None), ("tp", None), ("msl", None)])
+    assert set(lead) == {("msl", None)}
+    assert _field_chunk_requests(server) == Counter({chunk_key("msl", SMALL_LEADS.index(24), None): 1})
+    assert len(await load_lead(forecast, 24, fields=[])) == 0
+    with pytest.raises(KeyError, match="lead 30 h is not in the forecast"):
+        await load_lead(forecast, 30)
 
 
 async def test_tampered_chunk_is_invalid(
@@ -146,8 +204,7 @@ async def test_one_503_is_retried_and_read(
     key = chunk_key("t", 0, 1)
     server.fail_next[key] = [503]
     lead = await load_lead(forecast, SMALL_LEADS[0])
-    expected = written.leads[SMALL_LEADS[0]]["t"].values[0]
-    np.testing.assert_array_equal(lead["t"].values, expected)
+    np.testing.assert_array_equal(lead[("t", 850)], _on_disk(written, SMALL_LEADS[0])[("t", 850)])
     assert server.requests[key] == 2
 
 
@@ -216,8 +273,9 @@ async def test_chunk_missing_from_the_manifest_is_invalid_not_a_fill_value(
         client, server.base_url, JOB, holey, holey.manifest_hash, policy=FAST
     )
     await load_lead(forecast, SMALL_LEADS[0])
-    with pytest.raises(ForecastInvalid, match=r"chunk v/c/1/1/0/0 is not listed"):
+    with pytest.raises(ForecastInvalid, match=r"v/c/1/1/0/0 is not listed in the manifest"):
         await load_lead(forecast, SMALL_LEADS[1])
+    assert server.requests[chunk_key("v", 1, 1)] == 0
 
 
 async def test_reads_run_concurrently_within_the_bound(

@@ -136,7 +136,7 @@ async def test_unix_seconds_init_time_is_refused(
     miner: MinerProcess, miner_archive, validator_client: SignedClient
 ) -> None:
     body = {"gfs_init_time": int(miner_archive.init_time.timestamp()),
-            "expected_miner_hotkey": miner.hotkey, "protocol_version": "1"}
+            "expected_miner_hotkey": miner.hotkey, "protocol_version": "2"}
     response = await validator_client.post(miner.url + INITIATE_FETCH_PATH, miner.hotkey, json=body)
     assert response.status_code == 422, response.text
     assert "ISO 8601" in response.json()["message"]

@@ -157,7 +157,7 @@ async def test_cycles_outside_the_schedule_are_422(
     body = {
         "gfs_init_time": init_time,
         "expected_miner_hotkey": miner.hotkey,
-        "protocol_version": "1",
+        "protocol_version": "2",
     }
     response = await validator_client.post(miner.url + INITIATE_FETCH_PATH, miner.hotkey, json=body)
     assert response.status_code == 422, response.text

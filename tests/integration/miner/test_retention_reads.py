@@ -14,6 +14,7 @@ import xarray as xr
 from gaia.miner.database import JobRecord, MinerDatabase, database_url_for
 from gaia.miner.runtime import purge_early_leads, purge_expired
 from gaia.net.signed_http import SignedClient
+from gaia.tasks.defined_tasks.weather.data.lead_fields import LeadFields
 from gaia.tasks.defined_tasks.weather.forecast_reader import (
     ForecastInvalid,
     fetch_verified_manifest,
@@ -76,11 +77,12 @@ async def test_an_era5_lead_still_verifies_after_the_early_leads_are_deleted(
     on_disk = xr.open_zarr(store_root / job.job_id, consolidated=True, zarr_format=3)
     for lead in (24, 240):
         read = await load_lead(forecast, lead)
-        assert sorted(read.data_vars) == sorted(signed.manifest.variables)
-        for name in ("2t", "z"):
-            expected = on_disk[name].sel(lead_hours=lead).values
-            assert np.isfinite(read[name].values).all()
-            np.testing.assert_array_equal(read[name].values, expected)
+        assert set(read) == set(forecast.fields)
+        assert {name for name, _ in read} == set(signed.manifest.variables)
+        expected = LeadFields.from_dataset(on_disk.sel(lead_hours=lead), read)
+        for key in read:
+            assert np.isfinite(read[key]).all()
+            np.testing.assert_array_equal(read[key], expected[key])
     with pytest.raises(ForecastInvalid, match="missing \\(HTTP 404\\)"):
         await load_lead(forecast, 6)
 

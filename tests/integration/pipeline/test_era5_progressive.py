@@ -122,11 +122,12 @@ def context(factory: async_sessionmaker, root: Path, archive: ArchiveInfo, url: 
     env = dataclasses.replace(
         ScoringEnvironment.from_settings(Settings()), wallet_name="validator",
         wallet_hotkey="default", wallet_path=str(root / "scorer-wallets"), cache_dir=root / "gfs-cache",
+        reference_dir=root / "references",
         gfs_base_url=archive.gfs_base_url(url), era5_url=archive.era5_url(url),
         climatology_url=archive.climatology_url(url),
     )
-    return dataclasses.replace(ctx, forecasts=ScoringService(env, SignedClient(wallet, timeout=10),
-                                                             processes=0))
+    service = ScoringService(env, SignedClient(wallet, timeout=10), processes=0, clock=clock)
+    return dataclasses.replace(ctx, forecasts=service)
 
 
 async def new_response(

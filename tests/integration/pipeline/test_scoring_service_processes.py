@@ -82,7 +82,8 @@ def service_of(tmp_path: Path) -> Iterator:
     env = dataclasses.replace(
         ScoringEnvironment.from_settings(Settings()), wallet_name="validator",
         wallet_hotkey="default", wallet_path=str(tmp_path / "wallets"),
-        cache_dir=tmp_path / "cache", http_timeout_s=LONG_S,
+        cache_dir=tmp_path / "cache", reference_dir=tmp_path / "references",
+        http_timeout_s=LONG_S,
     )
     services: list[ScoringService] = []
 

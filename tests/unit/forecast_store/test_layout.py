@@ -9,6 +9,7 @@ import pytest
 from numcodecs import Blosc, Zstd
 
 from gaia.tasks.defined_tasks.weather.data.grid import Grid
+from gaia.tasks.defined_tasks.weather.forecast_codec import FIELD_CLEVEL, FIELD_CNAME
 from gaia.tasks.defined_tasks.weather.forecast_layout import LayoutInvalid, StoreLayout
 from gaia.tasks.defined_tasks.weather.forecast_manifest import GridSpec, Manifest
 from gaia.tasks.defined_tasks.weather.variables import PROTOCOL_VERSION
@@ -24,7 +25,9 @@ FIELD = np.zeros(GRID.shape, dtype=np.float32)
 
 
 def _blosc(values: np.ndarray) -> bytes:
-    return bytes(Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE).encode(values))
+    """Blosc as the protocol's field codec sets it, for any dtype and size."""
+    codec = Blosc(cname=FIELD_CNAME, clevel=FIELD_CLEVEL, shuffle=Blosc.BITSHUFFLE)
+    return bytes(codec.encode(values))
 
 
 def test_protocol_chunks_pass() -> None:

@@ -7,7 +7,14 @@ import logging
 import pytest
 from pydantic import BaseModel
 
-from gaia.jobs import Invalid, JobRegistry, RetryPolicy, describe_subject, singleton_key
+from gaia.jobs import (
+    ConcurrencyLimit,
+    Invalid,
+    JobRegistry,
+    RetryPolicy,
+    describe_subject,
+    singleton_key,
+)
 from gaia.jobs.registry import JobLogger
 
 POLICY = RetryPolicy(1, (1,), timeout_s=1, max_timeout_s=1)
@@ -63,3 +70,18 @@ def test_log_lines_name_job_type_attempt_and_subject(caplog):
     record = caplog.records[-1]
     assert record.getMessage() == "[job 7 weather.poll_miner attempt 3 run_id=42 miner_hotkey=5Fabc] succeeded"
     assert (record.job_id, record.attempt) == (7, 3)
+
+
+def test_types_of_one_group_share_one_limit():
+    registry = JobRegistry()
+    scoring = ConcurrencyLimit("scoring", 2)
+    registry.register("weather.day1_score", handler, policy=POLICY, limit=scoring)
+    registry.register("weather.era5_score", handler, policy=POLICY, limit=scoring)
+    registry.register("weather.poll_miner", handler, policy=POLICY)
+    assert registry.limits() == {"scoring": scoring}
+    assert registry.spec("weather.poll_miner").limit is None
+    with pytest.raises(ValueError, match="already has limit 2"):
+        registry.register("weather.other", handler, policy=POLICY,
+                          limit=ConcurrencyLimit("scoring", 3))
+    with pytest.raises(ValueError, match=">= 1"):
+        ConcurrencyLimit("scoring", 0)

@@ -22,7 +22,7 @@ T0 = datetime(2026, 11, 20, 6, tzinfo=UTC)
 
 @pytest.mark.parametrize("value", ["1795154400", 1795154400, 1795154400.0, "2026-11-20 06:00:00Z"])
 def test_init_time_must_be_iso(value: object) -> None:
-    body = {"gfs_init_time": value, "expected_miner_hotkey": HOTKEY, "protocol_version": "1"}
+    body = {"gfs_init_time": value, "expected_miner_hotkey": HOTKEY, "protocol_version": "2"}
     with pytest.raises(ValidationError, match="ISO 8601"):
         InitiateFetchRequest.model_validate(body)
     with pytest.raises(ValidationError, match="ISO 8601"):

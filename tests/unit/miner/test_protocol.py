@@ -22,7 +22,7 @@ def request(**overrides: object) -> InitiateFetchRequest:
     fields: dict[str, object] = {
         "gfs_init_time": "2026-11-20T06:00:00Z",
         "expected_miner_hotkey": HOTKEY,
-        "protocol_version": "1",
+        "protocol_version": "2",
     }
     fields.update(overrides)
     return InitiateFetchRequest.model_validate(fields)
@@ -57,7 +57,7 @@ def test_unknown_fields_versions_and_hotkeys_are_refused() -> None:
     with pytest.raises(ValidationError, match="extra"):
         request(lead_hours=[6, 12])
     with pytest.raises(ValidationError, match="protocol_version"):
-        request(protocol_version="2")
+        request(protocol_version="1")  # a protocol v1 validator
     with pytest.raises(ValidationError, match="expected_miner_hotkey"):
         request(expected_miner_hotkey="not-a-hotkey")
 

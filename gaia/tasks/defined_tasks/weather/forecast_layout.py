@@ -5,11 +5,16 @@ passed ``StoreLayout.check``:
 
 - every ``zarr.json`` (the root with its consolidated metadata, and each array's own) must
   say exactly what the project's writer (``forecast_store``) writes for the manifest: the
-  same arrays, shapes, dtypes, chunking, fill values, attributes and codecs (Blosc-LZ4 for
-  fields, Zstd for coordinates), and no other key, compressor, filter or dtype;
+  same arrays, shapes, dtypes, chunking, fill values, attributes and codecs (for fields the
+  protocol v2 codec of ``forecast_codec``: the variable's bit rounding, then Blosc with bit
+  shuffle; Zstd for coordinates), and no other key, compressor, filter or dtype;
 - every chunk's codec header must declare exactly the decoded size of its chunk shape (the
   Blosc header's ``nbytes``, the Zstd frame's content size). Both decoders allocate what
   the header declares, so a decompression bomb is refused before a byte of it is inflated.
+  A field chunk's Blosc header must also name the protocol's compressor and bit shuffle
+  (``forecast_codec.FIELD_BLOSC_FLAGS``), the float32 typesize, its own length and a block
+  size within the chunk. Whether the values carry only the allowed precision is
+  ``forecast_codec.decode_field``'s check, once the chunk is decoded.
   Coordinate chunks (a few hundred bytes decoded) are also decoded here, so nothing about
   them can fail later inside xarray.
 
@@ -27,16 +32,17 @@ from typing import Any
 import numpy as np
 from numcodecs import Zstd
 
-from gaia.tasks.defined_tasks.weather.forecast_manifest import Manifest
-from gaia.tasks.defined_tasks.weather.forecast_store import (
-    COORDINATE_COMPRESSOR,
-    FIELD_COMPRESSOR,
+from gaia.tasks.defined_tasks.weather.forecast_codec import (
+    BLOSC_HEADER_BYTES,
+    FIELD_BLOSC_FLAGS,
     SERIALIZER,
+    field_codecs_metadata,
 )
+from gaia.tasks.defined_tasks.weather.forecast_manifest import Manifest
+from gaia.tasks.defined_tasks.weather.forecast_store import COORDINATE_COMPRESSOR
 from gaia.tasks.defined_tasks.weather.variables import PROTOCOL_VERSION, UNITS, is_level_variable
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-BLOSC_HEADER_BYTES = 16
 _COORDINATE_CODEC = Zstd()
 
 
@@ -52,12 +58,9 @@ class ArraySpec:
     chunk_shape: tuple[int, ...]
     dtype: np.dtype[Any]
     dimension_names: tuple[str, ...]
-    compressor: Mapping[str, Any]
+    codecs: tuple[Mapping[str, Any], ...]  # the zarr.json "codecs" list, in order
+    is_coordinate: bool
     attributes: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def is_coordinate(self) -> bool:
-        return self.compressor == COORDINATE_COMPRESSOR.to_dict()
 
     @property
     def chunk_nbytes(self) -> int:
@@ -74,7 +77,7 @@ class ArraySpec:
             "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(self.chunk_shape)}},
             "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
             "fill_value": fill,
-            "codecs": [SERIALIZER.to_dict(), dict(self.compressor)],
+            "codecs": [dict(codec) for codec in self.codecs],
             "attributes": dict(self.attributes),
             "dimension_names": list(self.dimension_names),
             "zarr_format": 3,
@@ -85,7 +88,8 @@ class ArraySpec:
 
 def _coordinate(name: str, length: int, dtype: type) -> ArraySpec:
     return ArraySpec(shape=(length,), chunk_shape=(length,), dtype=np.dtype(dtype),
-                     dimension_names=(name,), compressor=COORDINATE_COMPRESSOR.to_dict())
+                     dimension_names=(name,), is_coordinate=True,
+                     codecs=(SERIALIZER.to_dict(), COORDINATE_COMPRESSOR.to_dict()))
 
 
 def _field(name: str, manifest: Manifest) -> ArraySpec:
@@ -98,7 +102,8 @@ def _field(name: str, manifest: Manifest) -> ArraySpec:
         chunk_shape=(1, *(1 for _ in levels), *grid),
         dtype=np.dtype(np.float32),
         dimension_names=("lead_hours", *(("level",) if levels else ()), "latitude", "longitude"),
-        compressor=FIELD_COMPRESSOR.to_dict(),
+        codecs=tuple(field_codecs_metadata(name)),
+        is_coordinate=False,
         attributes={"units": UNITS[name]},
     )
 
@@ -185,16 +190,22 @@ def _check_chunk(key: str, data: bytes, spec: ArraySpec) -> None:
 
 
 def _blosc_nbytes(key: str, data: bytes, itemsize: int) -> int:
-    """The decoded size a Blosc(1) chunk declares, after checking its header is coherent."""
+    """The decoded size a Blosc(1) chunk declares, after checking its header is the
+    protocol's (compressor, bit shuffle) and coherent (typesize, length, block size)."""
     if len(data) < BLOSC_HEADER_BYTES:
         raise LayoutInvalid(f"{key} is shorter than a Blosc header")
+    mismatch = FIELD_BLOSC_FLAGS.mismatch(data[2])
+    if mismatch:
+        raise LayoutInvalid(f"{key}: Blosc header is not the protocol's codec: {mismatch}")
     typesize = data[3]
-    nbytes, cbytes = (int.from_bytes(data[i:i + 4], "little") for i in (4, 12))
+    nbytes, blocksize, cbytes = (int.from_bytes(data[i:i + 4], "little") for i in (4, 8, 12))
     if typesize != itemsize or cbytes != len(data):
         raise LayoutInvalid(
             f"{key}: Blosc header says typesize {typesize} and {cbytes} bytes, the chunk has "
             f"typesize {itemsize} and {len(data)} bytes"
         )
+    if not 0 < blocksize <= nbytes:
+        raise LayoutInvalid(f"{key}: Blosc header says block size {blocksize} for {nbytes} bytes")
     return nbytes
 
 

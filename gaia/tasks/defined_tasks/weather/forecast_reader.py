@@ -1,13 +1,16 @@
 """The validator's verified reads of a miner's forecast store over signed HTTP.
 
-Every byte is checked against the committed manifest before zarr sees it, and against the
-protocol's layout before zarr decodes it (``forecast_layout``: exact metadata and codecs,
-each chunk's declared decoded size). A file whose size or sha256 differs, a file the miner
-no longer serves (404), a redirect, a manifest that is not the committed one or not signed
-by the miner, metadata or a chunk the protocol's writer would not produce, and a file not
-delivered in time all raise ``ForecastInvalid`` (the miner is at fault; never retried).
-A failed connection and 5xx answers are retried with a short backoff and then raise
-``ForecastTransportError`` (nobody's fault yet; the job queue retries later).
+No zarr or xarray on this path: the manifest says which file holds each field, so the reader
+fetches exactly the chunks it is asked for and decodes each into one (latitude, longitude)
+array. Every byte is checked against the committed manifest (size and sha256) and against
+the protocol's layout (``forecast_layout``: exact metadata and codecs, each chunk's declared
+decoded size) before it is decoded, and it is decoded into a buffer of exactly its field's
+size. A file whose size or sha256 differs, a file the manifest does not list, a file the
+miner no longer serves (404), a redirect, a manifest that is not the committed one or not
+signed by the miner, metadata, coordinates or a chunk the protocol's writer would not
+produce, and a file not delivered in time all raise ``ForecastInvalid`` (the miner is at
+fault; never retried). A failed connection and 5xx answers are retried with a short backoff
+and then raise ``ForecastTransportError`` (nobody's fault yet; the job queue retries later).
 
 Time: a miner gets ``connect_timeout_s`` to accept the connection (failing that is
 transport trouble) and then ``max(transfer_floor_s, size / min_rate_bytes_s)`` to deliver
@@ -16,6 +19,9 @@ wrote ahead of time, so a slow answer is its doing, and a retried slow-loris wou
 scoring process for every attempt. When the deadline passes the transfer itself is stopped
 (the request's task is cancelled and its connection closed), not only the caller's await.
 
+Memory: a read holds at most ``max_concurrency`` compressed bodies at once, plus the decoded
+fields it returns.
+
 Typical use on the validator::
 
     signed = await fetch_verified_manifest(client, base_url, job_id, miner_hotkey)
@@ -23,24 +29,24 @@ Typical use on the validator::
     # commit signed.manifest_hash ... later, possibly in another process:
     signed = await fetch_verified_manifest(client, base_url, job_id, miner_hotkey, committed)
     forecast = await open_verified_forecast(client, base_url, job_id, signed.manifest, committed)
-    day1 = await load_lead(forecast, 24)  # reads and verifies only that lead's chunks
+    day1 = await load_lead(forecast, 24, [("2t", None), ("z", 500)])  # only those two chunks
+    lead = await load_lead(forecast, 240)  # every field the manifest declares: LeadFields
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import warnings
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
+from typing import TypeVar
 from urllib.parse import quote
 
 import httpx
 import numpy as np
-import xarray as xr
-from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, Store
-from zarr.core.buffer import Buffer, BufferPrototype
+from numcodecs import Zstd
 
 from gaia.net.signed_http import ResponseTooLarge, ResponseTooSlow, SignedClient
 from gaia.tasks.defined_tasks.weather.data.grid import (
@@ -49,8 +55,11 @@ from gaia.tasks.defined_tasks.weather.data.grid import (
     GridMismatch,
     check_forecast_grid,
 )
-from gaia.tasks.defined_tasks.weather.forecast_layout import LayoutInvalid, StoreLayout
+from gaia.tasks.defined_tasks.weather.data.lead_fields import FieldKey, LeadFields
+from gaia.tasks.defined_tasks.weather.forecast_codec import CodecInvalid, decode_field
+from gaia.tasks.defined_tasks.weather.forecast_layout import ArraySpec, LayoutInvalid, StoreLayout
 from gaia.tasks.defined_tasks.weather.forecast_manifest import (
+    FileEntry,
     Manifest,
     ManifestInvalid,
     SignedManifest,
@@ -105,6 +114,9 @@ class FetchPolicy:
 MAX_FILE_SLACK_BYTES = 64 * 1024
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 MISSING_STATUS = frozenset({404, 410})
+COORDINATES = ("lead_hours", "latitude", "longitude", "level")
+_ZSTD = Zstd()
+T = TypeVar("T")
 
 
 def forecast_url(base_url: str, job_id: str, key: str) -> str:
@@ -246,160 +258,34 @@ def _check_file_sizes(manifest: Manifest) -> None:
         raise ForecastInvalid(f"{len(oversized)} files exceed {limit} bytes, e.g. {oversized[:3]}")
 
 
-def _apply_range(data: bytes, byte_range: ByteRequest | None) -> bytes:
-    if byte_range is None:
-        return data
-    if isinstance(byte_range, RangeByteRequest):
-        return data[byte_range.start : byte_range.end]
-    if isinstance(byte_range, OffsetByteRequest):
-        return data[byte_range.offset :]
-    return data[-byte_range.suffix :] if byte_range.suffix else b""
+@dataclass(frozen=True)
+class VerifiedForecast:
+    """A miner's committed forecast whose root metadata and coordinates have been verified;
+    ``load_lead`` reads field chunks from it. Holds no field data."""
 
-
-class VerifiedHttpStore(Store):
-    """Read-only zarr store over a miner's HTTP service; every file is checked before use.
-
-    Only keys in the manifest exist. A chunk key the manifest does not list raises
-    ``ForecastInvalid`` instead of reading as a fill value; every file must also fit the
-    protocol's layout (``StoreLayout.check``) before zarr gets it. Each event loop that reads
-    (the caller's, zarr's I/O thread) uses its own client (``for_running_loop``) and its
-    own concurrency bound.
-    """
-
-    def __init__(
-        self,
-        client: SignedClient,
-        *,
-        base_url: str,
-        job_id: str,
-        manifest: Manifest,
-        committed_hash: str,
-        policy: FetchPolicy = FetchPolicy(),
-    ) -> None:
-        if manifest_hash(manifest) != committed_hash:
-            raise ForecastInvalid(
-                f"manifest hash {manifest_hash(manifest)} differs from the committed {committed_hash}"
-            )
-        super().__init__(read_only=True)
-        self._client, self._base_url, self._job_id = client, base_url, job_id
-        self._manifest, self._committed, self._policy = manifest, committed_hash, policy
-        try:
-            self._layout = StoreLayout.from_manifest(manifest)
-        except LayoutInvalid as error:
-            raise ForecastInvalid(str(error)) from error
-        self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, VerifiedHttpStore)
-            and (other._base_url, other._job_id, other._committed)
-            == (self._base_url, self._job_id, self._committed)
-        )
-
-    def __hash__(self) -> int:
-        return hash((self._base_url, self._job_id, self._committed))
-
-    def _semaphore(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        if loop not in self._semaphores:
-            self._semaphores[loop] = asyncio.Semaphore(self._policy.max_concurrency)
-        return self._semaphores[loop]
-
-    async def _verified(self, key: str) -> bytes:
-        entry = self._manifest.files[key]
-        url = forecast_url(self._base_url, self._job_id, key)
-        async with self._semaphore():
-            data = await fetch_bytes(self._client.for_running_loop(), url, self._manifest.miner_hotkey,
-                                     max_bytes=entry.size, policy=self._policy)
-        if len(data) != entry.size:
-            raise ForecastInvalid(f"{key}: {len(data)} bytes, the manifest says {entry.size}")
-        if hashlib.sha256(data).hexdigest() != entry.sha256:
-            raise ForecastInvalid(f"{key}: sha256 differs from the manifest")
-        try:
-            self._layout.check(key, data)
-        except LayoutInvalid as error:
-            raise ForecastInvalid(str(error)) from error
-        return data
-
-    async def get(
-        self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
-    ) -> Buffer | None:
-        if key not in self._manifest.files:
-            if "/c/" in key:
-                raise ForecastInvalid(f"chunk {key} is not listed in the manifest")
-            return None
-        data = await self._verified(key)
-        return prototype.buffer.from_bytes(_apply_range(data, byte_range))
-
-    async def get_partial_values(
-        self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]
-    ) -> list[Buffer | None]:
-        return list(await asyncio.gather(
-            *(self.get(key, prototype, byte_range) for key, byte_range in key_ranges)
-        ))
-
-    async def exists(self, key: str) -> bool:
-        return key in self._manifest.files
+    client: SignedClient
+    base_url: str
+    job_id: str
+    manifest: Manifest
+    layout: StoreLayout
+    grid: Grid
+    fields: tuple[FieldKey, ...]
+    policy: FetchPolicy
 
     @property
-    def supports_writes(self) -> bool:
-        return False
-
-    @property
-    def supports_deletes(self) -> bool:
-        return False
-
-    @property
-    def supports_listing(self) -> bool:
-        return True
-
-    async def set(self, key: str, value: Buffer) -> None:
-        raise PermissionError("a verified forecast store is read-only")
-
-    async def delete(self, key: str) -> None:
-        raise PermissionError("a verified forecast store is read-only")
-
-    async def list(self) -> AsyncIterator[str]:
-        for key in self._manifest.files:
-            yield key
-
-    async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
-        for key in self._manifest.files:
-            if key.startswith(prefix):
-                yield key
-
-    async def list_dir(self, prefix: str) -> AsyncIterator[str]:
-        prefix = prefix.rstrip("/") + "/" if prefix else ""
-        seen: set[str] = set()
-        for key in self._manifest.files:
-            if key.startswith(prefix):
-                child = key[len(prefix):].split("/", 1)[0]
-                if child not in seen:
-                    seen.add(child)
-                    yield child
+    def lead_hours(self) -> tuple[int, ...]:
+        return self.manifest.lead_hours
 
 
-def _check_dataset(ds: xr.Dataset, manifest: Manifest) -> None:
-    """The coordinate values must be the manifest's (the store checked everything else)."""
-    grid = manifest.grid.to_grid()
-    if ds["lead_hours"].values.tolist() != list(manifest.lead_hours):
-        raise ForecastInvalid("zarr lead_hours differ from the manifest's")
-    if manifest.levels and ds["level"].values.tolist() != list(manifest.levels):
-        raise ForecastInvalid("zarr levels differ from the manifest's")
-    for axis, expected in (("latitude", grid.lat), ("longitude", grid.lon)):
-        values = np.asarray(ds[axis].values, dtype=np.float64)
-        if values.shape != expected.shape or np.max(np.abs(values - expected)) > GRID_TOLERANCE_DEG:
-            raise ForecastInvalid(f"zarr {axis} differs from the manifest's grid")
-
-
-def _open(store: VerifiedHttpStore, manifest: Manifest) -> xr.Dataset:
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-        ds = xr.open_zarr(store, consolidated=True, zarr_format=3, chunks=None)
-    _check_dataset(ds, manifest)
-    init = np.datetime64(manifest.init_time.removesuffix("Z"), "ns")
-    valid = init + np.asarray(manifest.lead_hours, dtype="timedelta64[h]")
-    return ds.assign_coords(valid_time=("lead_hours", valid.astype("datetime64[ns]")))
+def declared_fields(manifest: Manifest) -> tuple[FieldKey, ...]:
+    """The (variable, level) fields the manifest declares, in its order (level None: surface)."""
+    keys: list[FieldKey] = []
+    for name in manifest.variables:
+        if is_level_variable(name):
+            keys += [(name, level) for level in manifest.levels]
+        else:
+            keys.append((name, None))
+    return tuple(keys)
 
 
 async def open_verified_forecast(
@@ -409,22 +295,124 @@ async def open_verified_forecast(
     manifest: Manifest,
     committed_hash: str,
     policy: FetchPolicy = FetchPolicy(),
-) -> xr.Dataset:
-    """A lazy dataset over the miner's store; reading a selection fetches and verifies only
-    the chunks it covers. Load it off the event loop: ``await load_lead(ds, 24)``."""
-    client.bind_to_running_loop()
-    store = VerifiedHttpStore(client, base_url=base_url, job_id=job_id, manifest=manifest,
-                              committed_hash=committed_hash, policy=policy)
-    return await asyncio.to_thread(_open, store, manifest)
-
-
-async def load_lead(forecast: xr.Dataset, lead_hours: int) -> xr.Dataset:
-    """One lead of a verified forecast, in memory; its variables are fetched concurrently
-    (within the store's bound) and off the event loop."""
-    if lead_hours not in forecast["lead_hours"].values:
-        raise KeyError(f"lead {lead_hours} h is not in the forecast")
-    selected = forecast.sel(lead_hours=lead_hours)
-    loaded = await asyncio.gather(
-        *(asyncio.to_thread(selected[name].load) for name in selected.data_vars)
+) -> VerifiedForecast:
+    """Check the manifest is the committed one, then fetch and verify the root ``zarr.json``
+    (exactly the protocol's layout for the manifest) and the coordinates (exactly the
+    manifest's leads, levels and grid). Field chunks are read later by ``load_lead``."""
+    if manifest_hash(manifest) != committed_hash:
+        raise ForecastInvalid(
+            f"manifest hash {manifest_hash(manifest)} differs from the committed {committed_hash}"
+        )
+    try:
+        layout = StoreLayout.from_manifest(manifest)
+    except LayoutInvalid as error:
+        raise ForecastInvalid(str(error)) from error
+    forecast = VerifiedForecast(
+        client=client, base_url=base_url, job_id=job_id, manifest=manifest, layout=layout,
+        grid=manifest.grid.to_grid(), fields=declared_fields(manifest), policy=policy,
     )
-    return xr.Dataset({str(array.name): array for array in loaded}, attrs=selected.attrs)
+    bound = asyncio.Semaphore(policy.max_concurrency)
+    parts = await _all_or_none([
+        _read(forecast, "zarr.json", bound, lambda _key, _data: {}),
+        *(_read(forecast, f"{name}/c/0", bound, partial(_coordinate_values, name, layout.arrays[name]))
+          for name in COORDINATES if name in layout.arrays),
+    ])
+    _check_coordinates({name: values for part in parts for name, values in part.items()}, forecast)
+    return forecast
+
+
+async def load_lead(
+    forecast: VerifiedForecast, lead_hours: int, fields: Iterable[FieldKey] | None = None
+) -> LeadFields:
+    """The fields of one lead, fetched and verified chunk by chunk (at most
+    ``policy.max_concurrency`` at a time, each checked and decoded off the event loop);
+    ``fields`` None reads every declared field. Requested fields the manifest does not
+    declare are absent from the result (the miner withheld them); a lead it does not
+    declare is a ``KeyError``."""
+    if lead_hours not in forecast.lead_hours:
+        raise KeyError(f"lead {lead_hours} h is not in the forecast")
+    lead_index = forecast.lead_hours.index(lead_hours)
+    declared = set(forecast.fields)
+    wanted = list(forecast.fields) if fields is None else [
+        key for key in dict.fromkeys(fields) if key in declared
+    ]
+    bound = asyncio.Semaphore(forecast.policy.max_concurrency)
+    arrays = await _all_or_none([
+        _read(forecast, _field_chunk_key(forecast.manifest, key, lead_index), bound,
+              partial(decode_field, variable=key[0], shape=forecast.grid.shape))
+        for key in wanted
+    ])
+    return LeadFields(forecast.grid, dict(zip(wanted, arrays, strict=True)))
+
+
+def _field_chunk_key(manifest: Manifest, key: FieldKey, lead_index: int) -> str:
+    variable, level = key
+    return chunk_key(variable, lead_index, None if level is None else manifest.levels.index(level))
+
+
+async def _read(
+    forecast: VerifiedForecast, key: str, bound: asyncio.Semaphore,
+    decode: Callable[[str, bytes], T],
+) -> T:
+    """Fetch one listed file, verify it and decode it. The bound covers all three, so at
+    most ``bound`` compressed bodies are alive at once."""
+    entry = forecast.manifest.files.get(key)
+    if entry is None:
+        raise ForecastInvalid(f"{key} is not listed in the manifest")
+    url = forecast_url(forecast.base_url, forecast.job_id, key)
+    async with bound:
+        data = await fetch_bytes(forecast.client, url, forecast.manifest.miner_hotkey,
+                                 max_bytes=entry.size, policy=forecast.policy)
+        return await asyncio.to_thread(_verified, forecast.layout, key, entry, data, decode)
+
+
+def _verified(
+    layout: StoreLayout, key: str, entry: FileEntry, data: bytes,
+    decode: Callable[[str, bytes], T],
+) -> T:
+    """``decode(key, data)`` once ``data`` is the manifest's file and fits the layout."""
+    if len(data) != entry.size:
+        raise ForecastInvalid(f"{key}: {len(data)} bytes, the manifest says {entry.size}")
+    if hashlib.sha256(data).hexdigest() != entry.sha256:
+        raise ForecastInvalid(f"{key}: sha256 differs from the manifest")
+    try:
+        layout.check(key, data)
+        return decode(key, data)
+    except (LayoutInvalid, CodecInvalid) as error:
+        raise ForecastInvalid(str(error)) from error
+
+
+def _coordinate_values(name: str, spec: ArraySpec, key: str, data: bytes) -> dict[str, np.ndarray]:
+    """``{name: values}``, the chunk decoded into exactly its array's size (little-endian,
+    as written)."""
+    values = np.empty(spec.shape, dtype=spec.dtype.newbyteorder("<"))
+    try:
+        _ZSTD.decode(data, out=values)
+    except (RuntimeError, ValueError) as error:
+        raise ForecastInvalid(f"{key} does not decode: {error}") from error
+    return {name: values}
+
+
+def _check_coordinates(values: dict[str, np.ndarray], forecast: VerifiedForecast) -> None:
+    """The store's coordinates must be the manifest's (the layout fixed everything else)."""
+    manifest, grid = forecast.manifest, forecast.grid
+    if values["lead_hours"].tolist() != list(manifest.lead_hours):
+        raise ForecastInvalid("the store's lead_hours differ from the manifest's")
+    if "level" in values and values["level"].tolist() != list(manifest.levels):
+        raise ForecastInvalid("the store's levels differ from the manifest's")
+    for axis, expected in (("latitude", grid.lat), ("longitude", grid.lon)):
+        if not np.all(np.abs(values[axis] - expected) <= GRID_TOLERANCE_DEG):  # NaN fails too
+            raise ForecastInvalid(f"the store's {axis} differs from the manifest's grid")
+
+
+async def _all_or_none(reads: Sequence[Awaitable[T]]) -> list[T]:
+    """Every read's result in order, or the first failure with the other reads cancelled
+    (a failed forecast must not keep fetching behind the caller's back)."""
+    tasks = [asyncio.ensure_future(read) for read in reads]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

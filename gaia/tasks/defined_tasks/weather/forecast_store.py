@@ -2,10 +2,11 @@
 
 Layout (zarr format 3, consolidated metadata in the root ``zarr.json``): one array per
 variable with dims (lead_hours, [level,] latitude, longitude), one chunk per
-(lead, variable, level) field, Blosc-LZ4 compressed; coordinate arrays ``lead_hours``,
-``level``, ``latitude``, ``longitude`` in one Zstd chunk each. These codecs are the protocol:
-the validator's reader accepts exactly them (``forecast_layout``). Beside the zarr files, ``manifest.json`` holds
-the signed manifest listing every file with its size and sha256.
+(lead, variable, level) field, bit-rounded and Blosc bit-shuffle compressed as
+``forecast_codec`` defines (protocol v2); coordinate arrays ``lead_hours``, ``level``,
+``latitude``, ``longitude`` in one Zstd chunk each. These codecs are the protocol: the
+validator's reader accepts exactly them (``forecast_layout``). Beside the zarr files,
+``manifest.json`` holds the signed manifest listing every file with its size and sha256.
 
 The writer builds everything in ``<root>.partial`` and renames it to ``root`` only once
 the manifest is signed, so a store at ``root`` is always complete; a crashed run leaves a
@@ -28,12 +29,18 @@ import numpy as np
 import xarray as xr
 import zarr
 from bittensor.signing import WalletLike, resolve_signer
-from numcodecs import Blosc
-from zarr.codecs import BloscCodec, BytesCodec, ZstdCodec
+from zarr.codecs import ZstdCodec
 from zarr.core.chunk_key_encodings import DefaultChunkKeyEncoding
 from zarr.storage import LocalStore
 
 from gaia.tasks.defined_tasks.weather.data.grid import GRID_TOLERANCE_DEG, Grid
+from gaia.tasks.defined_tasks.weather.forecast_codec import (
+    FIELD_COMPRESSOR,
+    SERIALIZER,
+    encode_field,
+    field_filters,
+    numcodecs_in_zarr,
+)
 from gaia.tasks.defined_tasks.weather.forecast_manifest import (
     MANIFEST_FORMAT_VERSION,
     FileEntry,
@@ -55,13 +62,10 @@ MANIFEST_FILE = "manifest.json"
 PARTIAL_SUFFIX = ".partial"
 _KEY_SEGMENT = re.compile(r"^[A-Za-z0-9_.-]+$")
 _KEY_ENCODING = DefaultChunkKeyEncoding(separator="/")
-# Data chunks are encoded by the writer itself (no per-chunk zarr overhead, in parallel):
-# _BLOSC must produce exactly what FIELD_COMPRESSOR declares in the array metadata.
-FIELD_COMPRESSOR = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle", typesize=4)
-_BLOSC = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)
+# Data chunks are encoded by the writer itself (no per-chunk zarr overhead, in parallel)
+# with forecast_codec.encode_field, which produces exactly what the field arrays declare.
 # Spelled out rather than left to zarr's default, which may change between versions.
 COORDINATE_COMPRESSOR = ZstdCodec(level=0, checksum=False)
-SERIALIZER = BytesCodec(endian="little")
 
 
 class StoreKeyRejected(KeyError):
@@ -124,9 +128,9 @@ def _hash_file(path: Path) -> FileEntry:
     return FileEntry(size=len(data), sha256=_sha256(data))
 
 
-def _write_chunk(path: Path, field: np.ndarray) -> FileEntry:
-    """Encode one field exactly as the array's codecs declare (bytes LE, then Blosc) and hash it."""
-    data = _BLOSC.encode(np.ascontiguousarray(field, dtype="<f4"))
+def _write_chunk(path: Path, variable: str, field: np.ndarray) -> FileEntry:
+    """Encode one field exactly as the array's codecs declare (``encode_field``) and hash it."""
+    data = encode_field(variable, field)
     path.write_bytes(data)
     return FileEntry(size=len(data), sha256=_sha256(data))
 
@@ -190,18 +194,21 @@ class ForecastStoreWriter:
     def _create_variable(self, name: str) -> None:
         n_lat, n_lon = self.grid.shape
         level_dims = (len(self.levels),) if is_level_variable(name) else ()
-        self._group.create_array(
-            name,
-            shape=(len(self.lead_hours), *level_dims, n_lat, n_lon),
-            chunks=(1, *(1 for _ in level_dims), n_lat, n_lon),
-            dtype="float32",
-            fill_value=np.float32("nan"),
-            serializer=SERIALIZER,
-            compressors=[FIELD_COMPRESSOR],
-            chunk_key_encoding=_KEY_ENCODING,
-            dimension_names=["lead_hours", *(["level"] if level_dims else []), "latitude", "longitude"],
-            attributes={"units": UNITS[name]},
-        )
+        with numcodecs_in_zarr():
+            self._group.create_array(
+                name,
+                shape=(len(self.lead_hours), *level_dims, n_lat, n_lon),
+                chunks=(1, *(1 for _ in level_dims), n_lat, n_lon),
+                dtype="float32",
+                fill_value=np.float32("nan"),
+                filters=field_filters(name),
+                serializer=SERIALIZER,
+                compressors=[FIELD_COMPRESSOR],
+                chunk_key_encoding=_KEY_ENCODING,
+                dimension_names=["lead_hours", *(["level"] if level_dims else []), "latitude",
+                                 "longitude"],
+                attributes={"units": UNITS[name]},
+            )
 
     def _field(self, ds: xr.Dataset, name: str) -> np.ndarray:
         if name not in ds.data_vars:
@@ -245,18 +252,18 @@ class ForecastStoreWriter:
         """Write one lead (a canonical dataset of one time); leads may come in any order."""
         self._check_grid(ds)
         index = self._lead_index(lead_hours, ds)
-        jobs: list[tuple[str, np.ndarray]] = []
+        jobs: list[tuple[str, str, np.ndarray]] = []
         for name in self.variables:
             values = self._field(ds, name)
             if is_level_variable(name):
-                jobs += [(chunk_key(name, index, i), values[i]) for i in range(len(self.levels))]
+                jobs += [(chunk_key(name, index, i), name, values[i]) for i in range(len(self.levels))]
             else:
-                jobs.append((chunk_key(name, index, None), values))
-        for folder in {(self.partial / key).parent for key, _ in jobs}:
+                jobs.append((chunk_key(name, index, None), name, values))
+        for folder in {(self.partial / key).parent for key, _, _ in jobs}:
             folder.mkdir(parents=True, exist_ok=True)
         with ThreadPoolExecutor(self.encode_threads) as pool:
-            entries = pool.map(lambda job: _write_chunk(self.partial / job[0], job[1]), jobs)
-            self._chunks.update(zip((key for key, _ in jobs), entries, strict=True))
+            entries = pool.map(lambda job: _write_chunk(self.partial / job[0], job[1], job[2]), jobs)
+            self._chunks.update(zip((key for key, _, _ in jobs), entries, strict=True))
         self._written.add(lead_hours)
 
     def finalize(self, job_id: str, signer: WalletLike) -> SignedManifest:
@@ -264,7 +271,7 @@ class ForecastStoreWriter:
         missing = sorted(set(self.lead_hours) - self._written)
         if missing:
             raise ForecastWriteError(f"leads never written: {missing}")
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), numcodecs_in_zarr():
             warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
             zarr.consolidate_metadata(self._store)
         manifest = Manifest(

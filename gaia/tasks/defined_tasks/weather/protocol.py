@@ -115,7 +115,7 @@ class InitiateFetchRequest(_Message):
 
     gfs_init_time: CycleTime
     expected_miner_hotkey: Hotkey
-    protocol_version: Literal["1"] = PROTOCOL_VERSION
+    protocol_version: Literal["2"] = PROTOCOL_VERSION
 
 
 class InitiateFetchResponse(_Message):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-PROTOCOL_VERSION: Final = "1"
+PROTOCOL_VERSION: Final = "2"  # v2: bit-rounded fields (forecast_codec); v1 stored them lossless
 
 SURFACE_VARIABLES: Final[tuple[str, ...]] = ("2t", "10u", "10v", "msl")
 LEVEL_VARIABLES: Final[tuple[str, ...]] = ("t", "u", "v", "q", "z")

@@ -57,6 +57,11 @@ class ForecastService(Protocol):
         """The ERA5 component records of ``leads`` only (no roll-up)."""
         ...
 
+    async def warm_day1_references(self, init_time: datetime) -> None:
+        """Put the run's day-1 references in this host's cache (``Retry`` when a source
+        fails; scoring fetches what is missing anyway)."""
+        ...
+
     async def truth_available_until(self) -> datetime:
         """The last valid time ERA5 covers now (read afresh on each call)."""
         ...

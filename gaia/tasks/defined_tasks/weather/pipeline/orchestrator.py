@@ -63,6 +63,7 @@ async def seed_run(ctx: PipelineContext, payload: RunPayload, job: JobContext) -
                 await enqueue_run_job(ctx, session, WeatherJob.ORCHESTRATE, run.id)
             return
     await _download_gfs(ctx, run.gfs_init_time, run.commit_deadline)
+    await _warm_day1_references(ctx, run.gfs_init_time, job)
     async with ctx.session_factory.begin() as session:
         if await db.move_run(session, run.id, [RunStatus.GFS_DOWNLOADING], RunStatus.GFS_READY):
             await enqueue_run_job(ctx, session, WeatherJob.ORCHESTRATE, run.id)
@@ -84,6 +85,15 @@ async def _download_gfs(
         raise NotReady(min(now + GFS_RECHECK, commit_deadline), str(error)) from error
     except (GfsTransportError, GfsMessageMissing, GfsDecodeError) as error:
         raise Retry(f"GFS download: {error}") from error
+
+
+async def _warm_day1_references(ctx: PipelineContext, init_time: datetime, job: JobContext) -> None:
+    """Decode the day-1 reference once for the run, before any miner's day-1 task needs it.
+    Only a head start: a failure is logged and the first day-1 task fetches what is missing."""
+    try:
+        await ctx.forecasts.warm_day1_references(init_time)
+    except Retry as error:
+        job.log.warning("day-1 references not cached ahead (%s); scoring will fetch them", error)
 
 
 async def orchestrate_run(ctx: PipelineContext, payload: RunPayload, job: JobContext) -> None:

@@ -7,6 +7,9 @@ every later one raises ``BrokenProcessPool`` until the validator restarts. A tas
 caller gave up also keeps running there, in front of the next miner's task. Here each
 slot owns one process:
 
+- a task waits for a free slot first; that wait does not count against the calling job's
+  handler timeout (:func:`gaia.jobs.deadline.not_counted`), and the task's own deadline
+  starts when its process starts the task;
 - a task carries its deadline into its process as a real-time interval timer, whose
   SIGALRM ends the process even inside C code; a caller that gives up first (cancelled)
   kills the process itself. Either way the slot starts a fresh process at once;
@@ -35,7 +38,10 @@ import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any, TypeVar
+
+from gaia.jobs.deadline import not_counted
 
 T = TypeVar("T")
 
@@ -45,6 +51,37 @@ KILL_GRACE_S = 30.0
 task's timer starts once its code is imported in the process; this also covers the import."""
 STOP_WAIT_S = 5.0
 PARENT_POLL_S = 1.0
+MEMORY_PER_PROCESS_BYTES = 2 * 1024**3
+"""What one scoring process is budgeted: a task peaks at about 1.5 GB (one ERA5 lead at
+0.25 degrees), with headroom for the interpreter and the libraries."""
+MEMINFO = Path("/proc/meminfo")
+
+
+def machine_processes(meminfo: Path = MEMINFO) -> int:
+    """How many scoring processes this machine can give: one per usable CPU but one (left to
+    the worker's event loop), at most one per :data:`MEMORY_PER_PROCESS_BYTES` of available
+    memory, and at least one. Usable CPUs are this process's affinity (a container's
+    cpuset); available memory is ``MemAvailable`` (the kernel's estimate of what can be
+    allocated without swapping), read at the moment of the call; where the kernel does not
+    tell it (no ``/proc/meminfo``), only the CPUs count."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    by_cpu = (cpus or 1) - 1
+    available = _available_bytes(meminfo)
+    by_memory = by_cpu if available is None else available // MEMORY_PER_PROCESS_BYTES
+    return max(1, min(by_cpu, by_memory))
+
+
+def _available_bytes(meminfo: Path) -> int | None:
+    if not meminfo.exists():
+        return None
+    for line in meminfo.read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name == "MemAvailable":
+            amount, unit = value.split()
+            if unit != "kB":
+                raise ValueError(f"unexpected unit {unit!r} of MemAvailable in {meminfo}")
+            return int(amount) * 1024
+    raise ValueError(f"no MemAvailable line in {meminfo}")
 
 
 class ProcessDied(Exception):
@@ -81,7 +118,8 @@ class ScoringPool:
         name (a module-level function). Raises ``fn``'s own exception,
         :class:`DeadlinePassed` or :class:`ProcessDied`.
         """
-        slot = await self._idle.get()
+        async with not_counted():
+            slot = await self._idle.get()
         try:
             return await slot.run(fn, args, deadline_s)
         finally:

@@ -3,10 +3,10 @@
 Day-1 and ERA5 scoring (one or more ERA5 leads per call) run in a
 :class:`~gaia.tasks.defined_tasks.weather.pipeline.scoring_pool.ScoringPool`
 (``validator.scoring_processes``; 0 runs them in this process), so the workers' event loop
-keeps serving other jobs. Each task is self-contained: it gets a picklable
-:class:`ScoringEnvironment`, opens its own signed client and sources, reads the miner's
-forecast one lead at a time through the verified store, and returns plain score records.
-Errors come back as the queue's outcomes: a forecast that fails verification is
+keeps serving other jobs. The tasks themselves are in
+:mod:`~gaia.tasks.defined_tasks.weather.pipeline.scoring_tasks`: per miner they read only
+the miner's fields, and the references come from the host's reference cache, filled once
+per host. Errors come back as the queue's outcomes: a forecast that fails verification is
 ``Invalid``, transport trouble is ``Retry``, a task past its deadline ``TimedOut``.
 
 A scoring process that dies under a task (what the OOM killer does to a decompression
@@ -22,96 +22,66 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 from typing import Any, TypeVar
 
-import bittensor as bt
-import xarray as xr
-
-from gaia.config import Settings
+from gaia.clock import Now, system_clock
 from gaia.jobs.outcomes import Invalid, Retry, TimedOut
 from gaia.net.signed_http import SignedClient
-from gaia.tasks.defined_tasks.weather.data.climatology import ClimatologySource
 from gaia.tasks.defined_tasks.weather.data.era5 import Era5NotAvailable, Era5Source
-from gaia.tasks.defined_tasks.weather.data.gfs import GfsSource, GfsTransportError
-from gaia.tasks.defined_tasks.weather.data.grid import Grid, GridMismatch, align_truth_to_forecast
+from gaia.tasks.defined_tasks.weather.data.gfs import GfsTransportError
+from gaia.tasks.defined_tasks.weather.data.grid import Grid, GridMismatch
 from gaia.tasks.defined_tasks.weather.data.zarr_http import ZarrHttpError
 from gaia.tasks.defined_tasks.weather.forecast_reader import (
     ForecastInvalid,
     ForecastTransportError,
     check_manifest_against_run,
     fetch_verified_manifest,
-    load_lead,
-    open_verified_forecast,
 )
-from gaia.tasks.defined_tasks.weather.pipeline.context import DAY1_LEAD_HOURS
 from gaia.tasks.defined_tasks.weather.pipeline.forecasts import Day1Outcome, ForecastRef
 from gaia.tasks.defined_tasks.weather.pipeline.scoring_pool import (
     DeadlinePassed,
     ProcessDied,
     ScoringPool,
 )
-from gaia.tasks.defined_tasks.weather.scoring.day1 import DAY1_FIELDS, Day1Config, score_day1
-from gaia.tasks.defined_tasks.weather.scoring.era5 import Era5Config, Era5Result, score_era5
-from gaia.tasks.defined_tasks.weather.scoring.fields import with_lead_hours
+from gaia.tasks.defined_tasks.weather.pipeline.scoring_tasks import (
+    ScoringEnvironment,
+    TaskResources,
+    day1_task,
+    era5_task,
+    score_day1_of,
+    score_era5_of,
+    warm_references_of,
+)
 from gaia.tasks.defined_tasks.weather.scoring.records import ComponentRecord
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-DAY1_VARIABLES: tuple[str, ...] = tuple(sorted({name for name, _ in DAY1_FIELDS}))
-DAY1_LEVELS: tuple[int, ...] = tuple(sorted({lev for _, lev in DAY1_FIELDS if lev is not None}))
-
-
-@dataclass(frozen=True)
-class ScoringEnvironment:
-    """Everything a scoring task needs, in picklable form."""
-
-    wallet_name: str
-    wallet_hotkey: str
-    wallet_path: str
-    gfs_base_url: str
-    gfs_fallback_url: str | None
-    cache_dir: Path
-    download_concurrency: int
-    http_timeout_s: float
-    era5_url: str
-    climatology_url: str
-    day1_leads: tuple[int, ...] = DAY1_LEAD_HOURS
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ScoringEnvironment:
-        data = settings.data
-        return cls(
-            wallet_name=settings.wallet.name, wallet_hotkey=settings.wallet.hotkey,
-            wallet_path=str(settings.wallet.path.expanduser()),
-            gfs_base_url=data.gfs_base_url, gfs_fallback_url=data.gfs_fallback_url or None,
-            cache_dir=data.cache_dir.expanduser(), download_concurrency=data.download_concurrency,
-            http_timeout_s=data.http_timeout_s, era5_url=data.era5_url,
-            climatology_url=data.climatology_url,
-        )
-
-    def signed_client(self) -> SignedClient:
-        wallet = bt.Wallet(name=self.wallet_name, hotkey=self.wallet_hotkey, path=self.wallet_path)
-        return SignedClient(wallet, timeout=self.http_timeout_s)
-
-    def gfs(self) -> GfsSource:
-        return GfsSource(self.gfs_base_url, self.cache_dir,
-                         fallback_base_url=self.gfs_fallback_url,
-                         max_concurrency=self.download_concurrency, timeout_s=self.http_timeout_s)
+__all__ = ["ScoringEnvironment", "ScoringService"]
 
 
 class ScoringService:
-    def __init__(self, env: ScoringEnvironment, signed: SignedClient, *, processes: int) -> None:
-        self._env = env
-        self._signed = signed
+    """``clock``: the validator's; tasks get its time at submission (the reference cache
+    records use and prunes by it)."""
+
+    def __init__(
+        self, env: ScoringEnvironment, signed: SignedClient, *, processes: int,
+        clock: Now = system_clock,
+    ) -> None:
+        self._env, self._signed, self._clock = env, signed, clock
         self._era5 = Era5Source(env.era5_url)
         self._pool = ScoringPool(processes) if processes > 0 else None
+        self._resources = TaskResources(signed, env.reference_cache(clock))
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()
+
+    async def warm_day1_references(self, init_time: datetime) -> None:
+        """Decode the run's GFS day-1 reference and read its climatology into this host's
+        cache (the seed job does it once per run, so no miner's task waits for it)."""
+        with _as_outcomes():
+            await warm_references_of(self._env, self._resources.references, init_time, ())
 
     async def truth_available_until(self) -> datetime:
         """Read from the store's root attributes on every call: a store opened once would
@@ -120,7 +90,8 @@ class ScoringService:
             return await asyncio.to_thread(self._era5.available_until)
 
     async def truth_grid(self) -> Grid:
-        return await asyncio.to_thread(lambda: Grid.from_dataset(self._era5.dataset))
+        with _as_outcomes():
+            return await asyncio.to_thread(lambda: self._era5.grid)
 
     async def commit_manifest(self, forecast: ForecastRef, announced_hash: str) -> str:
         with _as_outcomes():
@@ -143,8 +114,9 @@ class ScoringService:
         """``timeout_s``: the task's deadline (None: none, for operator commands)."""
         if self._pool is None:
             async with _in_process(timeout_s):
-                return await _day1(self._env, forecast)
-        return await self._in_pool(day1_task, self._env, forecast, timeout_s=timeout_s)
+                return await score_day1_of(self._env, self._resources, forecast)
+        return await self._in_pool(day1_task, self._env, self._clock(), forecast,
+                                   timeout_s=timeout_s)
 
     async def score_era5_leads(
         self, forecast: ForecastRef, leads: Sequence[int], *, timeout_s: float | None = None
@@ -152,8 +124,9 @@ class ScoringService:
         leads = tuple(leads)
         if self._pool is None:
             async with _in_process(timeout_s):
-                return await _era5(self._env, forecast, leads)
-        return await self._in_pool(era5_task, self._env, forecast, leads, timeout_s=timeout_s)
+                return await score_era5_of(self._resources, forecast, leads)
+        return await self._in_pool(era5_task, self._env, self._clock(), forecast, leads,
+                                   timeout_s=timeout_s)
 
     async def _in_pool(self, task: Callable[..., T], *args: Any, timeout_s: float | None) -> T:
         loop = asyncio.get_running_loop()
@@ -211,84 +184,3 @@ def _as_outcomes() -> Iterator[None]:
         raise Retry(f"reference store: {error}") from error
     except GridMismatch as error:
         raise Invalid(f"forecast grid: {error}") from error
-
-
-async def _open_committed(client: SignedClient, forecast: ForecastRef) -> xr.Dataset:
-    assert forecast.manifest_hash is not None, "scoring needs a committed manifest"
-    signed = await fetch_verified_manifest(
-        client, forecast.base_url, forecast.job_id, forecast.hotkey, forecast.manifest_hash
-    )
-    return await open_verified_forecast(
-        client, forecast.base_url, forecast.job_id, signed.manifest, forecast.manifest_hash
-    )
-
-
-def _valid_times(init_time: datetime, leads: Sequence[int]) -> list[datetime]:
-    return [init_time + timedelta(hours=lead) for lead in leads]
-
-
-async def _day1(env: ScoringEnvironment, forecast: ForecastRef) -> Day1Outcome:
-    async with env.signed_client() as client, env.gfs() as gfs:
-        dataset = await _open_committed(client, forecast)
-        names = sorted(set(DAY1_VARIABLES) & set(dataset.data_vars))
-        leads = [lead for lead in env.day1_leads if lead in dataset["lead_hours"].values]
-        selected = dataset[names].sel(lead_hours=leads)
-        if "level" in selected.dims:
-            selected = selected.sel(level=list(DAY1_LEVELS))
-        miner = await asyncio.to_thread(selected.load)
-        reference = (await gfs.fetch_forecast(
-            forecast.init_time, env.day1_leads, variables=DAY1_VARIABLES, levels=DAY1_LEVELS,
-        )).swap_dims(
-            time="lead_hours"
-        ).drop_vars("time")
-    grid = Grid.from_dataset(miner)
-    reference = align_truth_to_forecast(reference, grid)
-    climatology = align_truth_to_forecast(
-        await asyncio.to_thread(_climatology, env, forecast.init_time, env.day1_leads), grid
-    )
-    result = await asyncio.to_thread(
-        score_day1, miner, reference, climatology, Day1Config(lead_hours=env.day1_leads)
-    )
-    return Day1Outcome(result.records(), result.passed, result.clone, result.reasons)
-
-
-def _climatology(env: ScoringEnvironment, init_time: datetime, leads: Sequence[int]) -> xr.Dataset:
-    source = ClimatologySource(env.climatology_url)
-    return with_lead_hours(source.for_times(_valid_times(init_time, leads)).load(), init_time)
-
-
-async def _era5(
-    env: ScoringEnvironment, forecast: ForecastRef, leads: tuple[int, ...]
-) -> list[ComponentRecord]:
-    era5, climatology = Era5Source(env.era5_url), ClimatologySource(env.climatology_url)
-    fields, notes = [], []
-    async with env.signed_client() as client:
-        dataset = await _open_committed(client, forecast)
-        offered = set(dataset["lead_hours"].values.tolist())
-        grid = Grid.from_dataset(dataset)
-        for lead in leads:
-            valid = _valid_times(forecast.init_time, [lead])
-            truth = align_truth_to_forecast(
-                await asyncio.to_thread(lambda v=valid: era5.truth(v).load()), grid)
-            clim = align_truth_to_forecast(
-                await asyncio.to_thread(lambda v=valid: climatology.for_times(v).load()), grid)
-            miner = await load_lead(dataset, lead) if lead in offered else None
-            result = await asyncio.to_thread(
-                score_era5, lambda _lead, m=miner: m, lambda _lead, t=truth: t,
-                lambda _lead, c=clim: c, Era5Config(lead_hours=(lead,)),
-            )
-            fields += result.fields
-            notes += result.notes
-    return Era5Result(tuple(fields), tuple(notes)).records()
-
-
-def day1_task(env: ScoringEnvironment, forecast: ForecastRef) -> Day1Outcome:
-    """Process-pool entry: day-1 scoring in a fresh event loop."""
-    return asyncio.run(_day1(env, forecast))
-
-
-def era5_task(
-    env: ScoringEnvironment, forecast: ForecastRef, leads: tuple[int, ...]
-) -> list[ComponentRecord]:
-    """Process-pool entry: ERA5 scoring of ``leads`` in a fresh event loop."""
-    return asyncio.run(_era5(env, forecast, leads))

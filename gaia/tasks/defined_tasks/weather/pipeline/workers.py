@@ -3,6 +3,12 @@
 The retry policies are the plan's ``RETRY_CONFIG`` (:mod:`gaia.jobs.retry_config`); the
 handlers get their collaborators bound here, so a handler's only inputs are its payload and
 its job context.
+
+Day-1 and ERA5 scoring share the worker process's scoring processes, so they share one
+concurrency limit of that many (:data:`SCORING_GROUP`): a worker claims a scoring job only
+when a scoring process is free, and the miner-facing jobs never wait behind scoring jobs
+queued for a process. With no scoring processes (scoring in the worker itself) the limit
+is one: each scoring task holds a whole forecast's fields in memory.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from collections.abc import Mapping
 from functools import partial
 
 from gaia.jobs.policy import RetryPolicy
-from gaia.jobs.registry import JobRegistry
+from gaia.jobs.registry import ConcurrencyLimit, JobRegistry
 from gaia.jobs.retry_config import RETRY_CONFIG, WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline import orchestrator
 from gaia.tasks.defined_tasks.weather.pipeline.context import PipelineContext
@@ -30,15 +36,26 @@ from gaia.tasks.defined_tasks.weather.pipeline.steps import (
 )
 from gaia.validator import periodic
 
+SCORING_GROUP = "scoring"
+SCORING_JOBS = frozenset({WeatherJob.DAY1_SCORE, WeatherJob.ERA5_SCORE})
+
 
 def all_policies() -> Mapping[str, RetryPolicy]:
     return {**RETRY_CONFIG, **periodic.PERIODIC_POLICIES}
 
 
-def build_registry(ctx: PipelineContext, periodic_ctx: periodic.PeriodicContext) -> JobRegistry:
+def scoring_limit(scoring_processes: int) -> ConcurrencyLimit:
+    """Scoring jobs one worker process runs at once, for its ``scoring_processes``."""
+    return ConcurrencyLimit(SCORING_GROUP, max(1, scoring_processes))
+
+
+def build_registry(
+    ctx: PipelineContext, periodic_ctx: periodic.PeriodicContext, *, scoring_processes: int,
+) -> JobRegistry:
+    """``scoring_processes``: the scoring service's processes (resolved, 0: in-process)."""
     registry = JobRegistry()
     _register_run_steps(registry, ctx)
-    _register_miner_steps(registry, ctx)
+    _register_miner_steps(registry, ctx, scoring_limit(scoring_processes))
     for job_type, handler in (
         (periodic.METAGRAPH_SYNC, periodic.sync_metagraph),
         (periodic.SET_WEIGHTS, periodic.submit_weights),
@@ -60,7 +77,9 @@ def _register_run_steps(registry: JobRegistry, ctx: PipelineContext) -> None:
                           payload_model=RunPayload, on_give_up=orchestrator.run_failed)
 
 
-def _register_miner_steps(registry: JobRegistry, ctx: PipelineContext) -> None:
+def _register_miner_steps(
+    registry: JobRegistry, ctx: PipelineContext, scoring: ConcurrencyLimit,
+) -> None:
     steps = (
         (WeatherJob.QUERY_MINER, query_miner_step.query_miner, "miner offline"),
         (WeatherJob.POLL_MINER, poll_miner_step.poll_miner, "no forecast in time"),
@@ -73,4 +92,5 @@ def _register_miner_steps(registry: JobRegistry, ctx: PipelineContext) -> None:
         if job_type is WeatherJob.ERA5_SCORE:
             give_up = era5_step.give_up_withdrawn(ctx, give_up)
         registry.register(job_type, partial(handler, ctx), policy=RETRY_CONFIG[job_type],
-                          payload_model=ResponsePayload, on_give_up=give_up)
+                          payload_model=ResponsePayload, on_give_up=give_up,
+                          limit=scoring if job_type in SCORING_JOBS else None)

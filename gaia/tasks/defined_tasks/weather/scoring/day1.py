@@ -1,9 +1,9 @@
 """Day-1 score: a quick quality gate against the GFS forecast from the same init.
 
-Inputs are canonical datasets with a ``lead_hours`` dim (int hours after the init time;
-``fields.with_lead_hours`` converts a valid-time ``time`` dim) selected by the caller:
-the miner's forecast, the GFS reference forecast, and the climatology at the same valid
-times. For each day-1 field and lead: coverage, physical range, latitude-weighted RMSE,
+Inputs are, per lead (int hours after the init time), the miner's forecast, the GFS
+reference forecast and the climatology at the same valid times: each a mapping
+``lead_hours -> LeadFields`` or a canonical dataset with a ``lead_hours`` dim
+(``fields.with_lead_hours`` converts a valid-time ``time`` dim). For each day-1 field and lead: coverage, physical range, latitude-weighted RMSE,
 bias and ACC against the reference, a quality in [0, 1] and a clone ratio. A withheld
 field (absent, wrong shape, any non-finite value) has quality 0 and fails the day; its
 records are finite (``coverage.py``). SCORING.md gives every formula and default.
@@ -11,8 +11,9 @@ records are finite (``coverage.py``). SCORING.md gives every formula and default
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import numpy as np
 import xarray as xr
@@ -24,10 +25,11 @@ from gaia.tasks.defined_tasks.weather.scoring.coverage import (
 )
 from gaia.tasks.defined_tasks.weather.scoring.fields import (
     LEAD_DIM,
-    FieldTable,
-    align_grid,
+    LeadFields,
+    align_to,
+    as_lead_fields,
 )
-from gaia.tasks.defined_tasks.weather.scoring.metrics import LAT, latitude_weights
+from gaia.tasks.defined_tasks.weather.scoring.metrics import latitude_weights
 from gaia.tasks.defined_tasks.weather.scoring.records import (
     SUMMARY_LEAD,
     SUMMARY_VARIABLE,
@@ -41,6 +43,7 @@ from gaia.tasks.defined_tasks.weather.scoring.records import (
 from gaia.tasks.defined_tasks.weather.variables import UNITS
 
 FieldKey = tuple[str, int | None]
+Leads: TypeAlias = Mapping[int, LeadFields] | xr.Dataset
 
 DAY1_FIELDS: tuple[FieldKey, ...] = (
     ("2t", None), ("msl", None), ("10u", None), ("10v", None), ("z", 500), ("t", 850),
@@ -141,21 +144,24 @@ class Day1Result:
 
 
 def score_day1(
-    forecast: xr.Dataset,
-    reference: xr.Dataset,
-    climatology: xr.Dataset,
+    forecast: Leads,
+    reference: Leads,
+    climatology: Leads,
     config: Day1Config | None = None,
 ) -> Day1Result:
     """Day-1 verdict of one miner's forecast against the GFS reference (see module doc)."""
     config = config or Day1Config()
-    climatology = align_grid(climatology, reference, "climatology")
-    forecast = align_grid(forecast, reference, "forecast")
-    weights = latitude_weights(reference[LAT]).to_numpy()
+    forecasts, references = _by_lead(forecast, "forecast"), _by_lead(reference, "reference")
+    climatologies = _by_lead(climatology, "climatology")
     scored: list[Day1Field] = []
     for lead in config.lead_hours:
-        reference_lead = FieldTable(_lead(reference, lead, "reference"))
-        climatology_lead = FieldTable(_lead(climatology, lead, "climatology"))
-        forecast_lead = _forecast_lead(forecast, lead)
+        reference_lead = _lead(references, lead, "reference")
+        grid = reference_lead.grid
+        climatology_lead = align_to(_lead(climatologies, lead, "climatology"), grid, "climatology")
+        forecast_lead = forecasts.get(lead)
+        if forecast_lead is not None:
+            forecast_lead = align_to(forecast_lead, grid, "forecast")
+        weights = latitude_weights(grid.lat).to_numpy()
         for variable, level in config.fields:
             scored.append(_score_one(
                 forecast_lead, reference_lead, climatology_lead, (variable, level), lead,
@@ -164,26 +170,42 @@ def score_day1(
     return _verdict(tuple(scored), config)
 
 
-def _lead(dataset: xr.Dataset, lead: int, name: str) -> xr.Dataset:
-    if LEAD_DIM not in dataset.dims:
-        raise ValueError(f"{name} needs a {LEAD_DIM!r} dim; dims {dict(dataset.sizes)}")
-    if lead not in dataset[LEAD_DIM].to_numpy():
+def _by_lead(source: Leads, name: str) -> Mapping[int, LeadFields]:
+    """Lead hours -> that lead's fields (a dataset's leads are converted when read)."""
+    if not isinstance(source, xr.Dataset):
+        return source
+    if LEAD_DIM not in source.dims:
+        raise ValueError(f"{name} needs a {LEAD_DIM!r} dim; dims {dict(source.sizes)}")
+    return _DatasetLeads(source)
+
+
+class _DatasetLeads(Mapping[int, LeadFields]):
+    def __init__(self, dataset: xr.Dataset) -> None:
+        self._dataset = dataset
+        self._leads = [int(lead) for lead in dataset[LEAD_DIM].to_numpy()]
+
+    def __getitem__(self, lead: int) -> LeadFields:
+        if lead not in self._leads:
+            raise KeyError(lead)
+        return as_lead_fields(self._dataset.sel({LEAD_DIM: lead}))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._leads)
+
+    def __len__(self) -> int:
+        return len(self._leads)
+
+
+def _lead(leads: Mapping[int, LeadFields], lead: int, name: str) -> LeadFields:
+    if lead not in leads:
         raise ReferenceDataError(f"{name} has no lead {lead} h")
-    return dataset.sel({LEAD_DIM: lead})
-
-
-def _forecast_lead(forecast: xr.Dataset, lead: int) -> FieldTable | None:
-    if LEAD_DIM not in forecast.dims:
-        raise ValueError(f"forecast needs a {LEAD_DIM!r} dim; dims {dict(forecast.sizes)}")
-    if lead not in forecast[LEAD_DIM].to_numpy():
-        return None
-    return FieldTable(forecast.sel({LEAD_DIM: lead}))
+    return leads[lead]
 
 
 def _score_one(
-    forecast: FieldTable | None,
-    reference: FieldTable,
-    climatology: FieldTable,
+    forecast: LeadFields | None,
+    reference: LeadFields,
+    climatology: LeadFields,
     key: FieldKey,
     lead: int,
     weights: np.ndarray,
@@ -191,11 +213,11 @@ def _score_one(
 ) -> Day1Field:
     variable, level = key
     label = f"{field_label(variable, level)} at lead {lead} h"
-    truth = reference.get(variable, level)
-    clim = climatology.get(variable, level)
+    truth = reference.get(key)
+    clim = climatology.get(key)
     if truth is None or clim is None:
         raise ReferenceDataError(f"reference or climatology lacks {label}")
-    values = None if forecast is None else forecast.get(variable, level)
+    values = None if forecast is None else forecast.get(key)
     if values is not None and values.shape != truth.shape:
         values = None  # a field of the wrong shape is not a forecast of this field
     scored = score_field(values, truth, clim, weights, label)

@@ -1,8 +1,8 @@
 """ERA5 score: RMSE, bias, ACC and skill against climatology per (variable, level, lead).
 
-Streaming: each input is a *lead source*, a callable ``lead_hours -> xr.Dataset | None``
-returning one lead's canonical fields (size-1 ``time``/``lead_hours`` dims are dropped),
-or a whole dataset with a ``lead_hours`` dim. One lead is read, scored and released
+Streaming: each input is a *lead source*, a callable ``lead_hours -> LeadFields |
+xr.Dataset | None`` returning one lead's fields (a dataset may keep size-1
+``time``/``lead_hours`` dims), or a whole dataset with a ``lead_hours`` dim. One lead is read, scored and released
 before the next, so peak memory stays near one lead's fields.
 
 A forecast field that is absent, of the wrong shape or not finite everywhere is
@@ -27,12 +27,12 @@ from gaia.tasks.defined_tasks.weather.scoring.coverage import (
 )
 from gaia.tasks.defined_tasks.weather.scoring.fields import (
     LEAD_DIM,
-    FieldTable,
     GridMismatch,
-    align_grid,
-    squeeze_singletons,
+    LeadFields,
+    align_to,
+    as_lead_fields,
 )
-from gaia.tasks.defined_tasks.weather.scoring.metrics import LAT, latitude_weights
+from gaia.tasks.defined_tasks.weather.scoring.metrics import latitude_weights
 from gaia.tasks.defined_tasks.weather.scoring.records import (
     ComponentRecord,
     Metric,
@@ -43,7 +43,7 @@ from gaia.tasks.defined_tasks.weather.scoring.records import (
 from gaia.tasks.defined_tasks.weather.variables import field_keys
 
 FieldKey = tuple[str, int | None]
-LeadReader = Callable[[int], xr.Dataset | None]
+LeadReader = Callable[[int], LeadFields | xr.Dataset | None]
 LeadSource = xr.Dataset | LeadReader
 
 ERA5_LEAD_HOURS: tuple[int, ...] = tuple(range(24, 241, 24))
@@ -121,8 +121,8 @@ def score_era5(
     notes: list[str] = []
     for lead in config.lead_hours:
         truth_lead = _reference(read_truth, lead, "truth")
-        climatology_lead = align_grid(
-            _reference(read_climatology, lead, "climatology"), truth_lead, "climatology"
+        climatology_lead = align_to(
+            _reference(read_climatology, lead, "climatology"), truth_lead.grid, "climatology"
         )
         forecast_lead, note = _forecast(read_forecast, lead, truth_lead)
         notes += [note] if note else []
@@ -140,43 +140,41 @@ def as_lead_reader(source: LeadSource, name: str) -> LeadReader:
     return lambda lead: source.sel({LEAD_DIM: lead}) if lead in leads else None
 
 
-def _reference(read: LeadReader, lead: int, name: str) -> xr.Dataset:
-    dataset = read(lead)
-    if dataset is None:
+def _reference(read: LeadReader, lead: int, name: str) -> LeadFields:
+    source = read(lead)
+    if source is None:
         raise ReferenceDataError(f"{name} has no data for lead {lead} h")
-    return squeeze_singletons(dataset)
+    return as_lead_fields(source)
 
 
 def _forecast(
-    read: LeadReader, lead: int, truth: xr.Dataset
-) -> tuple[xr.Dataset | None, str | None]:
-    dataset = read(lead)
-    if dataset is None:
+    read: LeadReader, lead: int, truth: LeadFields
+) -> tuple[LeadFields | None, str | None]:
+    source = read(lead)
+    if source is None:
         return None, f"lead {lead} h: absent from the forecast"
     try:
-        return align_grid(squeeze_singletons(dataset), truth, "forecast"), None
+        return align_to(as_lead_fields(source), truth.grid, "forecast"), None
     except GridMismatch as mismatch:
         return None, f"lead {lead} h: {mismatch}"
 
 
 def _score_lead(
-    forecast: xr.Dataset | None,
-    truth: xr.Dataset,
-    climatology: xr.Dataset,
+    forecast: LeadFields | None,
+    truth: LeadFields,
+    climatology: LeadFields,
     lead: int,
     config: Era5Config,
 ) -> list[Era5Field]:
-    weights = latitude_weights(truth[LAT]).to_numpy()
-    truth_fields, clim_fields = FieldTable(truth), FieldTable(climatology)
-    forecast_fields = None if forecast is None else FieldTable(forecast)
+    weights = latitude_weights(truth.grid.lat).to_numpy()
     scored = []
     for variable, level in config.fields:
         label = f"{field_label(variable, level)} at lead {lead} h"
-        truth_values = truth_fields.get(variable, level)
-        clim_values = clim_fields.get(variable, level)
+        truth_values = truth.get((variable, level))
+        clim_values = climatology.get((variable, level))
         if truth_values is None or clim_values is None:
             raise ReferenceDataError(f"truth or climatology lacks {label}")
-        values = None if forecast_fields is None else forecast_fields.get(variable, level)
+        values = None if forecast is None else forecast.get((variable, level))
         if values is not None and values.shape != truth_values.shape:
             values = None  # a field of the wrong shape is not a forecast of this field
         result = score_field(values, truth_values, clim_values, weights, label)
