@@ -13,10 +13,10 @@ Each phase then runs in a fresh spawned process that reports its own ``VmHWM``
 (``/proc/self/status``), its CPU time (``getrusage(RUSAGE_SELF)``: every thread) and wall
 time, measured around the task only (imports done before):
 
-* shared: ``scoring_service.warm_references_task(env, init, era5_leads)`` when the
-  scoring service has it (the references filled once per run); otherwise nothing is shared;
-* per miner: ``scoring_service.day1_task(env, forecast)`` in one process, then one process
-  calling ``scoring_service.era5_task(env, forecast, (lead,))`` for each ERA5 lead in
+* shared: ``scoring_tasks.warm_references_task`` (the host's reference cache filled once
+  for the run: the GFS day-1 reference decoded, climatology and ERA5 truth of every lead);
+* per miner: ``scoring_tasks.day1_task`` in one process, then one process calling
+  ``scoring_tasks.era5_task(env, now, forecast, (lead,))`` for each ERA5 lead in
   turn (one lead per call, as ERA5 arrives one day at a time), each lead timed;
 * the floor, beside them: one miner's one lead of bytes already in memory, hashed
   (sha256), decoded with the store's codec and scored with ``metrics.field_statistics``.
@@ -234,31 +234,35 @@ def _measured(into: dict[str, Any]) -> Iterator[None]:
     into["wall_s"] = round(time.perf_counter() - wall, 3)
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 def shared_phase(env: Any, init_time: datetime, era5_leads: tuple[int, ...]) -> dict[str, Any]:
-    from gaia.tasks.defined_tasks.weather.pipeline import scoring_service
+    from gaia.tasks.defined_tasks.weather.pipeline import scoring_tasks
     out: dict[str, Any] = {}
     with _measured(out):
-        scoring_service.warm_references_task(env, init_time, era5_leads)
+        scoring_tasks.warm_references_task(env, _now(), init_time, era5_leads)
     return out
 
 
 def day1_phase(env: Any, forecast: Any) -> dict[str, Any]:
-    from gaia.tasks.defined_tasks.weather.pipeline import scoring_service
+    from gaia.tasks.defined_tasks.weather.pipeline import scoring_tasks
     out: dict[str, Any] = {}
     with _measured(out):
-        outcome = scoring_service.day1_task(env, forecast)
+        outcome = scoring_tasks.day1_task(env, _now(), forecast)
     out.update(records=len(outcome.records), passed=outcome.passed, clone=outcome.clone)
     return out
 
 
 def era5_phase(env: Any, forecast: Any, leads: tuple[int, ...]) -> dict[str, Any]:
-    from gaia.tasks.defined_tasks.weather.pipeline import scoring_service
+    from gaia.tasks.defined_tasks.weather.pipeline import scoring_tasks
     out: dict[str, Any] = {"leads": []}
     with _measured(out):
         for lead in leads:
             one: dict[str, Any] = {"lead": lead}
             with _measured(one):
-                one["records"] = len(scoring_service.era5_task(env, forecast, (lead,)))
+                one["records"] = len(scoring_tasks.era5_task(env, _now(), forecast, (lead,)))
             out["leads"].append(one)
     return out
 
@@ -297,17 +301,13 @@ def floor_phase(store: str, era5_path: str, climatology_path: str, lead: int) ->
 
     keys = _lead_keys(Path(store), lead)
     blobs = [(Path(store) / key).read_bytes() for key, _, _ in keys]
-    valid = [INIT_TIME + timedelta(hours=lead)]
-    truth = Era5Source(era5_path).truth(valid).isel(time=0).load()
-    clim = ClimatologySource(climatology_path).for_times(valid).isel(time=0)
-    weights = latitude_weights(truth["latitude"].values).to_numpy()
-    decode, shape = _decoder(), (truth.sizes["latitude"], truth.sizes["longitude"])
-
-    def reference(ds: xr.Dataset, name: str, level: int | None) -> np.ndarray:
-        values = ds[name] if level is None else ds[name].sel(level=level)
-        return np.ascontiguousarray(values.values)
-
-    pairs = [(reference(truth, n, lev), reference(clim, n, lev)) for _, n, lev in keys]
+    valid = INIT_TIME + timedelta(hours=lead)
+    fields = [(name, level) for _, name, level in keys]
+    truth = Era5Source(era5_path).read_fields(valid, fields)
+    clim = ClimatologySource(climatology_path).read_fields(valid, fields)
+    weights = latitude_weights(truth.grid.lat).to_numpy()
+    decode, shape = _decoder(), truth.grid.shape
+    pairs = [(truth[key], clim[key]) for key in fields]
     out: dict[str, Any] = {"fields": len(keys), "bytes": sum(map(len, blobs))}
     with _measured(out):
         for (key, name, _), blob, (truth_values, clim_values) in zip(keys, blobs, pairs, strict=True):
@@ -318,7 +318,7 @@ def floor_phase(store: str, era5_path: str, climatology_path: str, lead: int) ->
 
 def _entry(conn: Any, task: Callable[..., dict[str, Any]], args: tuple[Any, ...]) -> None:
     """Spawned-process entry: import the scoring code first, run the task, report."""
-    from gaia.tasks.defined_tasks.weather.pipeline import scoring_service  # noqa: F401
+    from gaia.tasks.defined_tasks.weather.pipeline import scoring_tasks  # noqa: F401
     try:
         result = task(*args)
     except Exception as error:  # noqa: BLE001 - any failure is the phase's reported outcome
@@ -434,7 +434,6 @@ def _commit(env: Any, forecasts: list[Any], announced: list[str]) -> list[Any]:
 
 def measure(run: Run) -> None:
     from gaia.tasks.defined_tasks.weather.forecast_store import load_signed_manifest
-    from gaia.tasks.defined_tasks.weather.pipeline import scoring_service
     from gaia.tasks.defined_tasks.weather.pipeline.forecasts import ForecastRef
 
     env = run.environment()
@@ -443,10 +442,8 @@ def measure(run: Run) -> None:
             for server in run.miner_servers]
     refs = _commit(env, refs, announced)
     run.record("commit (parent)", None, {"vm_hwm_bytes": 0})
-    warm = getattr(scoring_service, "warm_references_task", None)
-    if warm is not None:
-        run.record("shared", None, run_phase(shared_phase, env, run.plan.init_time,
-                                             run.plan.era5_leads, rss_cap=run.rss_cap))
+    run.record("shared", None, run_phase(shared_phase, env, run.plan.init_time,
+                                         run.era5_leads, rss_cap=run.rss_cap))
     for index, ref in enumerate(refs):
         run.record("day1", index, run_phase(day1_phase, env, ref, rss_cap=run.rss_cap))
         run.record("era5", index, run_phase(era5_phase, env, ref, run.era5_leads,
@@ -477,17 +474,14 @@ def _median(values: list[float]) -> float | None:
 
 def _v1_field_bytes(miner: Miner, plan: ReferencePlan, era5_leads: tuple[int, ...]) -> int:
     """Today's codec's bytes for the fields the run reads: day-1's fields at the day-1 leads
-    (as ``scoring_service`` selects them) and every field at each scored ERA5 lead."""
-    from gaia.tasks.defined_tasks.weather.pipeline.scoring_service import (
-        DAY1_LEVELS,
-        DAY1_VARIABLES,
-    )
+    (as ``scoring_tasks`` reads them) and every field at each scored ERA5 lead."""
+    from gaia.tasks.defined_tasks.weather.scoring.day1 import DAY1_FIELDS
+    day1_fields = {(name, None if level is None else str(level)) for name, level in DAY1_FIELDS}
     sizes = json.loads(miner.v1_sizes.read_text())
     total = 0
     for key, size in sizes.items():
         lead, name, level = key.split("/")
-        day1 = (int(lead) in plan.day1_leads and name in DAY1_VARIABLES
-                and (level == "None" or int(level) in DAY1_LEVELS))
+        day1 = int(lead) in plan.day1_leads and (name, None if level == "None" else level) in day1_fields
         total += size if day1 or int(lead) in era5_leads else 0
     return total
 

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from gaia.cli import (
     AXON_POLICY_FLAGS,
@@ -43,9 +44,15 @@ VALIDATOR_FLAGS: tuple[Flag, ...] = (
     Flag("--weights-interval-s", "validator.weights_interval_s", "seconds between weight sets",
          float),
     Flag("--scoring-processes", "validator.scoring_processes",
-         "processes for heavy scoring (0: in this process)", int),
+         "processes for heavy scoring (unset: what this machine can give; 0: in this process)",
+         int),
     Flag("--era5.url", "data.era5_url", "ERA5 zarr store (truth)"),
     Flag("--climatology.url", "data.climatology_url", "ERA5 climatology zarr store"),
+    Flag("--data.reference-cache-dir", "data.reference_cache_dir",
+         "this host's cache of ERA5 truth, climatology and the GFS day-1 reference, shared by "
+         "its scoring processes (default: <cache-dir>/references)", Path),
+    Flag("--data.reference-cache-max-gb", "data.reference_cache_max_gb",
+         "disk the reference cache keeps after each fill", float),
 )
 FLAGS = (DATABASE_FLAGS + WALLET_AND_CHAIN_FLAGS + AXON_POLICY_FLAGS + GFS_FLAGS + VALIDATOR_FLAGS
          + LOG_FLAGS)

@@ -14,11 +14,10 @@ import pytest
 import xarray as xr
 
 from gaia.tasks.defined_tasks.weather.data.archive import ArchiveInfo, build_archive, main
-from gaia.tasks.defined_tasks.weather.data.climatology import ClimatologySource
-from gaia.tasks.defined_tasks.weather.data.era5 import Era5Source
 from gaia.tasks.defined_tasks.weather.data.gfs import GfsSource, gfs_file_path
 from gaia.tasks.defined_tasks.weather.data.synthetic import SyntheticWeather
 from gaia.tasks.defined_tasks.weather.variables import STANDARD_GRAVITY
+from tests.fixtures.xarray_references import xarray_climatology, xarray_truth
 
 FIELDS = [("z", 500), ("t", 850)]
 
@@ -35,23 +34,22 @@ def _field(ds: xr.Dataset, name: str, level: int) -> xr.DataArray:
 
 @pytest.fixture(scope="module")
 def sources(archive, archive_server):  # noqa: ANN001, ANN201
-    return (Era5Source(archive.era5_url(archive_server.url)),
-            ClimatologySource(archive.climatology_url(archive_server.url)))
+    """The archive's ERA5 and climatology urls, read here as whole datasets on a time dim."""
+    return archive.era5_url(archive_server.url), archive.climatology_url(archive_server.url)
 
 
 @pytest.mark.parametrize(("name", "level"), FIELDS)
 def test_persistence_fades_and_loses_to_climatology(archive, sources, name, level) -> None:  # noqa: ANN001
-    era5, clim = sources
+    era5_url, climatology_url = sources
     inits = [archive.start + timedelta(hours=6 * i) for i in range(8)]
-    t0 = _field(era5.truth(inits, variables=[name], levels=[level]).load(), name, level)
+    t0 = _field(xarray_truth(era5_url, inits, [name], [level]).load(), name, level)
     scores = {}
     for lead in (24, 72, 240):
         valid = [t + timedelta(hours=lead) for t in inits]
-        truth = _field(era5.truth(valid, variables=[name], levels=[level]).load(), name, level)
+        truth = _field(xarray_truth(era5_url, valid, [name], [level]).load(), name, level)
         scores[lead] = _rmse(t0, truth)
         if lead == 240:
-            climatology = _field(clim.for_times(valid, variables=[name], levels=[level]).load(),
-                                 name, level)
+            climatology = _field(xarray_climatology(climatology_url, valid, [name], [level]), name, level)
             clim_score = _rmse(climatology, truth)
     assert scores[24] < scores[72] < scores[240]
     assert scores[240] > 1.2 * clim_score
@@ -61,13 +59,13 @@ def test_persistence_fades_and_loses_to_climatology(archive, sources, name, leve
 async def test_gfs_forecast_beats_persistence_at_day_1(
     archive, archive_server, sources, tmp_path, name, level  # noqa: ANN001
 ) -> None:
-    era5, _ = sources
+    era5_url, _ = sources
     gfs_scores, persistence = [], []
     async with GfsSource(archive.gfs_base_url(archive_server.url), tmp_path) as gfs:
         for init in archive.cycles:
             fc = await gfs.fetch_forecast(init, [24], variables=[name], levels=[level])
-            truth = era5.truth([init + timedelta(hours=24)], variables=[name], levels=[level])
-            start = era5.truth([init], variables=[name], levels=[level])
+            truth = xarray_truth(era5_url, [init + timedelta(hours=24)], [name], [level])
+            start = xarray_truth(era5_url, [init], [name], [level])
             gfs_scores.append(_rmse(_field(fc, name, level), _field(truth.load(), name, level)))
             persistence.append(_rmse(_field(start.load(), name, level),
                                      _field(truth, name, level)))

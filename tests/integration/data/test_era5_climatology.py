@@ -1,4 +1,7 @@
-"""ERA5 truth and climatology read over HTTP from zarr stores in the real layouts."""
+"""ERA5 truth and climatology read over HTTP from zarr stores in the real layouts.
+
+Values are checked against the synthetic weather the archive was built from and against
+the xarray oracle (``tests.fixtures.xarray_references``): identical values required."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from gaia.tasks.defined_tasks.weather.variables import (
     is_level_variable,
 )
 from tests.fixtures.wb2_store import wb2_value
+from tests.fixtures.xarray_references import open_zarr_url, xarray_climatology, xarray_truth
 
 
 def _chunk_reads(server: ArchiveServer) -> list[str]:
@@ -34,81 +38,76 @@ def _weather(archive) -> SyntheticWeather:  # noqa: ANN001
     return SyntheticWeather(archive.grid, archive.start, archive.days * 4, archive.seed)
 
 
-def test_era5_selects_valid_times_and_levels(archive, clean_archive_server) -> None:  # noqa: ANN001
+def test_era5_reads_the_chunks_of_the_valid_times_and_levels_asked(archive, clean_archive_server) -> None:  # noqa: ANN001
     era5 = Era5Source(archive.era5_url(clean_archive_server.url))
-    times = [archive.start + timedelta(hours=30), archive.start + timedelta(hours=96)]
-    ds = era5.truth(times, variables=["t", "2t"], levels=[850, 500])
-    assert _chunk_reads(clean_archive_server) == []  # lazy: nothing read yet
-    ds = ds.load()
-    assert sorted(_chunk_reads(clean_archive_server)) == sorted([
-        f"/era5.zarr/2m_temperature/{i}.0.0" for i in (5, 16)] + [
-        f"/era5.zarr/temperature/{i}.0.0.0" for i in (5, 16)])
-    assert list(ds["level"].values) == [850, 500]
-    assert ds["t"].dims == ("time", "level", "latitude", "longitude")
-    truth = _weather(archive).truth(16)
-    np.testing.assert_allclose(ds["t"].sel(level=850).values[1], truth["t"][10], rtol=1e-6)
-    np.testing.assert_allclose(ds["2t"].values[1], truth["2t"], rtol=1e-6)
+    keys = [("t", 850), ("t", 500), ("2t", None)]
+    weather = _weather(archive)
+    for step in (5, 16):
+        clean_archive_server.reset()
+        fields = era5.read_fields(archive.start + timedelta(hours=6 * step), keys)
+        assert sorted(_chunk_reads(clean_archive_server)) == [
+            f"/era5.zarr/2m_temperature/{step}.0.0", f"/era5.zarr/temperature/{step}.0.0.0"]
+        truth = weather.truth(step)
+        np.testing.assert_allclose(fields[("t", 850)], truth["t"][10], rtol=1e-6)
+        np.testing.assert_allclose(fields[("t", 500)], truth["t"][7], rtol=1e-6)
+        np.testing.assert_allclose(fields[("2t", None)], truth["2t"], rtol=1e-6)
 
 
-def test_era5_all_variables_and_canonical_units(archive, archive_server) -> None:  # noqa: ANN001
-    ds = Era5Source(archive.era5_url(archive_server.url)).truth([archive.start])
-    assert set(ds.data_vars) == set(ALL_VARIABLES)
-    assert list(ds["level"].values) == list(PRESSURE_LEVELS_HPA)
-    assert ds["z"].attrs["units"] == "m2 s-2" and ds["q"].attrs["units"] == "kg kg-1"
-    assert ds["latitude"].values[0] == 90.0  # descending, as stored
+def test_era5_reads_all_variables_on_the_stored_grid(archive, archive_server) -> None:  # noqa: ANN001
+    fields = Era5Source(archive.era5_url(archive_server.url)).read_fields(
+        archive.start, field_keys())
+    assert set(fields) == set(field_keys())
+    assert {level for _, level in fields if level is not None} == set(PRESSURE_LEVELS_HPA)
+    assert {variable for variable, _ in fields} == set(ALL_VARIABLES)
+    assert fields.grid.latitudes[0] == 90.0  # descending, as stored
+    assert fields[("z", 500)].shape == fields.grid.shape
 
 
 def test_available_until_is_honoured(archive, archive_server) -> None:  # noqa: ANN001
     era5 = Era5Source(archive.era5_url(archive_server.url))
     assert era5.available_until() == archive.truth_until
-    assert era5.dataset.sizes["time"] > archive.days * 4  # padded axis, like ARCO
-    era5.truth([archive.truth_until])
+    assert len(era5.times) > archive.days * 4  # padded axis, like ARCO
+    era5.read_fields(archive.truth_until, [("2t", None)])
     with pytest.raises(Era5NotAvailable, match="not for .*T00:00:00"):
-        era5.truth([archive.truth_until + timedelta(hours=6)])
+        era5.read_fields(archive.truth_until + timedelta(hours=6), [("2t", None)])
     with pytest.raises(Era5NotAvailable):
-        era5.truth([archive.start - timedelta(hours=6)])
-
-
-def test_unknown_variable_and_level_are_errors(archive, archive_server) -> None:  # noqa: ANN001
-    era5 = Era5Source(archive.era5_url(archive_server.url))
-    with pytest.raises(KeyError, match="unknown variables"):
-        era5.truth([archive.start], variables=["tp"])
-    with pytest.raises(KeyError, match=r"no levels \[975\] hPa"):
-        era5.truth([archive.start], levels=[925, 975])
+        era5.read_fields(archive.start - timedelta(hours=6), [("2t", None)])
 
 
 def test_climatology_matches_day_of_year_and_hour(archive, archive_server) -> None:  # noqa: ANN001
     clim = ClimatologySource(archive.climatology_url(archive_server.url))
-    times = [archive.start + timedelta(hours=h) for h in (0, 18, 54)]
-    ds = clim.for_times(times, variables=["z", "2t"], levels=[500]).load()
-    assert ds["z"].dims == ("time", "level", "latitude", "longitude")
-    assert ds.sizes["time"] == 3
     weather = _weather(archive)
-    for i, when in enumerate(times):
+    for when in (archive.start + timedelta(hours=h) for h in (0, 18, 54)):
+        fields = clim.read_fields(when, [("z", 500), ("2t", None)])
         mean = weather.mean(when.timetuple().tm_yday, when.hour)
-        np.testing.assert_allclose(ds["2t"].values[i], mean["2t"], rtol=1e-6)
-        np.testing.assert_allclose(ds["z"].values[i, 0], mean["z"][7], rtol=1e-6)
+        np.testing.assert_allclose(fields[("2t", None)], mean["2t"], rtol=1e-6)
+        np.testing.assert_allclose(fields[("z", 500)], mean["z"][7], rtol=1e-6)
     with pytest.raises(KeyError, match="no \\(hour, dayofyear\\)"):
-        clim.for_times([archive.start + timedelta(hours=3)])
+        clim.read_fields(archive.start + timedelta(hours=3), [("2t", None)])
 
 
 def test_climatology_reads_what_the_pointwise_selection_gives_and_only_what_is_asked(
     archive, clean_archive_server,  # noqa: ANN001
 ) -> None:
-    clim = ClimatologySource(archive.climatology_url(clean_archive_server.url))
+    url = archive.climatology_url(clean_archive_server.url)
+    clim = ClimatologySource(url)
     times = [archive.start + timedelta(hours=h) for h in (6, 30, 102)]
-    ds = clim.for_times(times, variables=["t", "msl"], levels=[850, 250])
-    # the selection as it was: two index arrays on one time dimension (pointwise)
-    index = pd.DatetimeIndex([t.replace(tzinfo=None) for t in times])
-    pointwise = clim.dataset.sel(
-        hour=xr.DataArray(np.asarray(index.hour), dims="time"),
-        dayofyear=xr.DataArray(np.asarray(index.day_of_year), dims="time"),
-    ).sel(level=[850, 250])
-    np.testing.assert_array_equal(ds["t"].values, pointwise["temperature"].values)
-    np.testing.assert_array_equal(ds["msl"].values, pointwise["mean_sea_level_pressure"].values)
-    assert list(ds["time"].values) == list(index.values)
+    keys = [("t", 850), ("t", 250), ("msl", None)]
+    fields = [clim.read_fields(when, keys) for when in times]
     read = {path.split("/")[-2] for path in _chunk_reads(clean_archive_server)}
     assert read == {"temperature", "mean_sea_level_pressure"}
+    # the selection as it once was: two index arrays on one time dimension (pointwise)
+    index = pd.DatetimeIndex([t.replace(tzinfo=None) for t in times])
+    pointwise = open_zarr_url(url).sel(
+        hour=xr.DataArray(np.asarray(index.hour), dims="time"),
+        dayofyear=xr.DataArray(np.asarray(index.day_of_year), dims="time"),
+    )
+    for i, got in enumerate(fields):
+        for level in (850, 250):
+            np.testing.assert_array_equal(
+                got[("t", level)], pointwise["temperature"].sel(level=level).values[i])
+        np.testing.assert_array_equal(
+            got[("msl", None)], pointwise["mean_sea_level_pressure"].values[i])
 
 
 @pytest.fixture(scope="module")
@@ -136,22 +135,23 @@ def leap_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (datetime(2025, 12, 31, 18, tzinfo=UTC), 36518),
 ])
 def test_leap_days(leap_store: str, when: datetime, code: int) -> None:
-    ds = ClimatologySource(leap_store).for_times([when], variables=["2t"])
-    assert float(ds["2t"].values[0, 0, 0]) == code
+    fields = ClimatologySource(leap_store).read_fields(when, [("2t", None)])
+    assert float(fields[("2t", None)][0, 0]) == code
 
 
 def test_zarr_reads_retry_5xx(archive, clean_archive_server) -> None:  # noqa: ANN001
     era5 = Era5Source(archive.era5_url(clean_archive_server.url))
-    lazy = era5.truth([archive.start], variables=["msl"])
+    (chunk,) = era5.chunks(archive.start, [("msl", None)])
+    assert era5.grid.shape  # coordinates read now: only the chunk is read below
     clean_archive_server.reset()
     clean_archive_server.fail_next(2, status=500)
-    values = lazy["msl"].values
+    values = era5.read_chunk(chunk)[archive.start][("msl", None)]
     assert np.isfinite(values).all()
     assert [r.status for r in clean_archive_server.requests] == [500, 500, 200]
 
 
 # -- field-level reads: LeadFields, each chunk read once ---------------------------------
-def test_era5_read_fields_equals_the_xarray_truth_and_reads_each_chunk_once(
+def test_era5_read_fields_equals_the_xarray_oracle_and_reads_each_chunk_once(
     archive, clean_archive_server,  # noqa: ANN001
 ) -> None:
     era5 = Era5Source(archive.era5_url(clean_archive_server.url))
@@ -163,7 +163,8 @@ def test_era5_read_fields_equals_the_xarray_truth_and_reads_each_chunk_once(
     assert sorted(chunks) == sorted(
         f"/era5.zarr/{LEXICON[name][0]}/9.0.0" + (".0" if is_level_variable(name) else "")
         for name in ALL_VARIABLES)
-    expected = LeadFields.from_dataset(era5.truth([when]).load().isel(time=0), keys)
+    oracle = xarray_truth(archive.era5_url(clean_archive_server.url), [when])
+    expected = LeadFields.from_dataset(oracle.load().isel(time=0), keys)
     assert set(fields) == set(keys) and fields.grid == expected.grid
     for key in keys:
         np.testing.assert_array_equal(fields[key], expected[key])
@@ -184,10 +185,11 @@ def test_era5_read_fields_keeps_the_availability_and_key_errors(archive, archive
         era5.read_fields(archive.start + timedelta(hours=3), [("2t", None)])
 
 
-def test_climatology_read_fields_equals_for_times_and_reads_only_what_is_asked(
+def test_climatology_read_fields_equals_the_xarray_oracle_and_reads_only_what_is_asked(
     archive, clean_archive_server,  # noqa: ANN001
 ) -> None:
-    clim = ClimatologySource(archive.climatology_url(clean_archive_server.url))
+    url = archive.climatology_url(clean_archive_server.url)
+    clim = ClimatologySource(url)
     keys = [("2t", None), ("t", 850), ("z", 500), ("t", 250)]  # day-1-like: a few fields
     for hours in (6, 102):
         when = archive.start + timedelta(hours=hours)
@@ -196,7 +198,7 @@ def test_climatology_read_fields_equals_for_times_and_reads_only_what_is_asked(
         # this archive chunks all 13 levels together: one read per variable's chunk
         assert sorted(p.split("/")[-2] for p in _chunk_reads(clean_archive_server)) == [
             "2m_temperature", "geopotential", "temperature"]
-        expected = LeadFields.from_dataset(clim.for_times([when]).isel(time=0), keys)
+        expected = LeadFields.from_dataset(xarray_climatology(url, [when]).isel(time=0), keys)
         for key in keys:
             np.testing.assert_array_equal(fields[key], expected[key])
 
@@ -213,7 +215,8 @@ def test_climatology_in_the_wb2_layout_reads_one_chunk_per_field(wb2_climatology
         "/clim.zarr/temperature/0.11.2.0.0"]
     for variable, level in keys:
         assert float(fields[(variable, level)][1, 2]) == wb2_value(variable, level, 12, 34)
-    today = clim.for_times([when], variables=["2t", "t"], levels=[500, 850]).isel(time=0)
+    today = xarray_climatology(wb2_climatology.url, [when], variables=["2t", "t"],
+                               levels=[500, 850]).isel(time=0)
     expected = LeadFields.from_dataset(today, keys)
     for key in keys:
         np.testing.assert_array_equal(fields[key], expected[key])

@@ -16,6 +16,7 @@ import pytest
 from numcodecs import Blosc, GZip, Zstd
 
 from gaia.net.signed_http import SignedClient
+from gaia.tasks.defined_tasks.weather.forecast_codec import FIELD_CLEVEL, FIELD_CNAME
 from gaia.tasks.defined_tasks.weather.forecast_reader import (
     FetchPolicy,
     ForecastInvalid,
@@ -43,6 +44,8 @@ from tests.fixtures.hostile_miner import (
 FAST = FetchPolicy(attempts=3, backoff_s=(0.01, 0.02))
 JOB = "job-1"
 BOMB_BYTES = 64 * 1024 * 1024
+_PROTOCOL_BLOSC = Blosc(cname=FIELD_CNAME, clevel=FIELD_CLEVEL, shuffle=Blosc.BITSHUFFLE)
+"""The protocol's compressor without its bit rounding."""
 
 
 @pytest.fixture
@@ -252,3 +255,16 @@ async def test_a_trickled_chunk_fails_at_its_deadline_and_the_transfer_stops(
         await asyncio.sleep(0.05)
     assert miner.stopped_at[f"{JOB}/{key}"] - failed < 1.0
     assert miner.sent_bytes[f"{JOB}/{key}"] < written.signed.manifest.files[key].size
+
+
+async def test_a_v2_chunk_carrying_full_precision_is_invalid(
+    client: SignedClient, miner: HostileMiner, written: WrittenForecast
+) -> None:
+    """The protocol's codec, exactly as declared, but the values not bit-rounded: the bytes
+    the miner saves the validator would be a lie, so the read is refused."""
+    key = chunk_key("t", SMALL_LEADS.index(24), 0)
+    full = np.random.default_rng(3).normal(250.0, 20.0, SMALL_GRID.shape).astype("<f4")
+    (written.root / key).write_bytes(bytes(_PROTOCOL_BLOSC.encode(full)))
+    resign(written.root, written.keypair)
+    with pytest.raises(ForecastInvalid, match=rf"{key}.*precision"):
+        await _read_day1(client, miner, written)

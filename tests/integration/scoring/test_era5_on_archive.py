@@ -2,9 +2,10 @@
 
 The forecasts come from the archive's GFS inputs (real GRIB2 read by ``GfsSource`` over
 loopback) and are scored by ``score_era5`` against the archive's ERA5 and climatology
-(real zarr read by ``Era5Source`` / ``ClimatologySource``): the skilful model must beat
-persistence, persistence must lose to climatology at long leads, and a forecast missing a
-variable must score that variable at the floor, keep its other scores and score lower.
+(real zarr, read as whole datasets by the xarray oracle the validator's field-level readers
+are tested against): the skilful model must beat persistence, persistence must lose to
+climatology at long leads, and a forecast missing a variable must score that variable at
+the floor, keep its other scores and score lower.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import pytest
 import xarray as xr
 
 from gaia.tasks.defined_tasks.weather.data.archive import ArchiveInfo
-from gaia.tasks.defined_tasks.weather.data.climatology import ClimatologySource
-from gaia.tasks.defined_tasks.weather.data.era5 import Era5Source
 from gaia.tasks.defined_tasks.weather.data.gfs import GfsSource
 from gaia.tasks.defined_tasks.weather.inference.base import ForecastInputs
 from gaia.tasks.defined_tasks.weather.inference.registry import get_model
@@ -31,6 +30,7 @@ from gaia.tasks.defined_tasks.weather.scoring.era5 import (
 from gaia.tasks.defined_tasks.weather.scoring.fields import with_lead_hours
 from gaia.tasks.defined_tasks.weather.scoring.rollup import RollupConfig, weighted_skill
 from tests.fixtures.archive import ArchiveUrls
+from tests.fixtures.xarray_references import xarray_climatology, xarray_truth
 
 FALLING_FIELDS = (("z", 500), ("t", 850))
 DROPPED_VARIABLE = "q"
@@ -48,8 +48,8 @@ def _forecast(model_name: str, inputs: ForecastInputs) -> xr.Dataset:
 
 def _references(urls: ArchiveUrls, init: datetime) -> tuple[xr.Dataset, xr.Dataset]:
     valid = [init + timedelta(hours=lead) for lead in ERA5_LEAD_HOURS]
-    truth = Era5Source(urls.era5).truth(valid).load()
-    climatology = ClimatologySource(urls.climatology).for_times(valid).load()
+    truth = xarray_truth(urls.era5, valid).load()
+    climatology = xarray_climatology(urls.climatology, valid)
     return with_lead_hours(truth, init), with_lead_hours(climatology, init)
 
 

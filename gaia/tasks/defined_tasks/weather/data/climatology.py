@@ -10,11 +10,11 @@ Synchronous, like ``Era5Source``; it reads the data before it returns.
 field's 3 hours x 3 days in the real store), one selection with a scalar hour and day of
 year over only the levels asked for. ``chunks`` / ``read_chunk`` give the reference cache
 the whole chunk instead: every (hour, day of year) it holds, since later leads and the next
-days' runs need them and the chunk is fetched and decoded whole anyway. ``for_times`` is
-the xarray view over many times (one *basic* selection per time, stacked). Selecting with
-two arrays on one new ``time`` dimension instead makes xarray build a vectorised
-(pointwise) indexer, which zarr walks element by element: tens of seconds and gigabytes of
-index arrays for one 0.25° read, for the same values.
+days' runs need them and the chunk is fetched and decoded whole anyway. Reads go straight to
+zarr, not through xarray: selecting many valid times with two arrays on one new ``time``
+dimension makes xarray build a vectorised (pointwise) indexer, which zarr walks element by
+element: tens of seconds and gigabytes of index arrays for one 0.25° read, for the same
+values.
 """
 
 from __future__ import annotations
@@ -22,11 +22,10 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from datetime import datetime
 
-import xarray as xr
 import zarr
 
 from gaia.tasks.defined_tasks.weather.data.canonical import to_naive_utc
-from gaia.tasks.defined_tasks.weather.data.era5 import LEXICON, read_all, select_canonical
+from gaia.tasks.defined_tasks.weather.data.era5 import LEXICON, read_all
 from gaia.tasks.defined_tasks.weather.data.grid import Grid
 from gaia.tasks.defined_tasks.weather.data.lead_fields import FieldKey, LeadFields
 from gaia.tasks.defined_tasks.weather.data.zarr_fields import (
@@ -39,7 +38,6 @@ from gaia.tasks.defined_tasks.weather.data.zarr_fields import (
     split_by_chunk,
     store_array,
 )
-from gaia.tasks.defined_tasks.weather.data.zarr_http import open_zarr_url
 
 DEFAULT_URL = (
     "https://storage.googleapis.com/weatherbench2/datasets/era5-hourly-climatology/"
@@ -65,20 +63,13 @@ def _chunk_span(index: int, chunk: int, size: int) -> slice:
 
 
 class ClimatologySource:
-    """Canonical climatology for given valid times (time dim = those times)."""
+    """Canonical climatology at valid times' (hour, day of year); sync, opened on first use."""
 
     def __init__(self, url: str = DEFAULT_URL):
         self.url = url.rstrip("/")
-        self._ds: xr.Dataset | None = None
         self._group: zarr.Group | None = None
         self._axes: tuple[list[int], list[int]] | None = None
         self._grid: Grid | None = None
-
-    @property
-    def dataset(self) -> xr.Dataset:
-        if self._ds is None:
-            self._ds = open_zarr_url(self.url)
-        return self._ds
 
     @property
     def group(self) -> zarr.Group:
@@ -151,33 +142,3 @@ class ClimatologySource:
         hour_values, day_values = self._axes_values()
         return tuple((hour_values[h], day_values[d]) for h in range(hours.start, hours.stop)
                      for d in range(days.start, days.stop))
-
-    def _keys(self, valid_times: Sequence[datetime]) -> list[tuple[int, int]]:
-        """(hour, day of year) of each valid time; ``KeyError`` for one the store lacks."""
-        index = to_naive_utc(valid_times)
-        keys = [(int(h), int(d)) for h, d in zip(index.hour, index.day_of_year, strict=True)]
-        have_h = set(self.dataset["hour"].values.tolist())
-        have_d = set(self.dataset["dayofyear"].values.tolist())
-        bad = [t.isoformat() for t, (h, d) in zip(valid_times, keys, strict=True)
-               if h not in have_h or d not in have_d or t.minute or t.second]
-        if bad:
-            raise KeyError(
-                f"climatology at {self.url} has no (hour, dayofyear) for {bad}; "
-                f"hours {sorted(have_h)}, days {min(have_d)}..{max(have_d)}"
-            )
-        return keys
-
-    def for_times(
-        self, valid_times: Sequence[datetime], *, variables: Sequence[str] | None = None,
-        levels: Sequence[int] | None = None,
-    ) -> xr.Dataset:
-        """Climatology at each valid time's day of year and hour, read now."""
-        keys = self._keys(valid_times)
-        fields = select_canonical(self.dataset, variables, levels)
-        picked = xr.concat(
-            [fields.sel(hour=hour, dayofyear=day).drop_vars(["hour", "dayofyear"]).load()
-             for hour, day in keys],
-            dim="time", data_vars="all", coords="minimal", compat="override", join="exact",
-        ).assign_coords(time=("time", to_naive_utc(valid_times)))
-        order = [d for d in ("time", "level", "latitude", "longitude") if d in picked.dims]
-        return picked.transpose(*order).assign_attrs(source="climatology")

@@ -8,9 +8,7 @@ call it through ``asyncio.to_thread``.
 
 ``read_fields`` gives one valid time's fields as :class:`LeadFields`, reading each ARCO
 chunk (one variable at one time, all levels) once and keeping only the levels asked for;
-``chunks`` / ``read_chunk`` expose that unit to the reference cache. ``truth`` is the lazy
-xarray view over many times (only the chunks of the requested times, variables and levels
-are read, when the result is loaded).
+``chunks`` / ``read_chunk`` expose that unit to the reference cache.
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pandas as pd
-import xarray as xr
 import zarr
 from xarray.coding.times import decode_cf_datetime
 
@@ -37,13 +34,7 @@ from gaia.tasks.defined_tasks.weather.data.zarr_fields import (
     split_by_chunk,
     store_array,
 )
-from gaia.tasks.defined_tasks.weather.data.zarr_http import open_zarr_url, read_root_attrs
-from gaia.tasks.defined_tasks.weather.variables import (
-    ALL_VARIABLES,
-    PRESSURE_LEVELS_HPA,
-    UNITS,
-    is_level_variable,
-)
+from gaia.tasks.defined_tasks.weather.data.zarr_http import read_root_attrs
 
 DEFAULT_URL = (
     "https://storage.googleapis.com/gcp-public-data-arco-era5/ar/"
@@ -80,31 +71,6 @@ class Era5NotAvailable(LookupError):
     """Requested valid times lie outside the store's data range (not published yet)."""
 
 
-def select_canonical(
-    ds: xr.Dataset, variables: Sequence[str] | None, levels: Sequence[int] | None
-) -> xr.Dataset:
-    """Rename ARCO/WB2 variables to canonical names, pick variables and levels (lazy)."""
-    names = list(variables) if variables is not None else list(ALL_VARIABLES)
-    unknown = [n for n in names if n not in LEXICON]
-    if unknown:
-        raise KeyError(f"unknown variables {unknown}; known: {list(LEXICON)}")
-    missing = [LEXICON[n][0] for n in names if LEXICON[n][0] not in ds]
-    if missing:
-        raise KeyError(f"store has no variables {missing}")
-    out = ds[[LEXICON[n][0] for n in names]].rename({LEXICON[n][0]: n for n in names})
-    if "level" in out.dims:
-        wanted = list(levels) if levels is not None else list(PRESSURE_LEVELS_HPA)
-        absent = sorted(set(wanted) - {int(v) for v in out["level"].values})
-        if absent:
-            raise KeyError(f"store has no levels {absent} hPa")
-        out = out.sel(level=wanted)
-    for name in names:
-        out[name].attrs = {"units": UNITS[name]}
-        if not is_level_variable(name) and "level" in out[name].dims:
-            raise ValueError(f"{name} unexpectedly has a level dimension")
-    return out
-
-
 def _attr_time(text: str, *, end_of_day: bool) -> datetime:
     """A ``valid_time_*`` attr; a bare date means the whole day (00:00 or 23:00)."""
     stamp = pd.Timestamp(text)
@@ -129,21 +95,13 @@ def read_all(group: zarr.Group, grid: Grid, chunks: Sequence[SourceChunk],
 
 
 class Era5Source:
-    """Canonical ERA5 truth at given valid times; sync, lazy."""
+    """Canonical ERA5 truth at given valid times; sync, opened on first use."""
 
     def __init__(self, url: str = DEFAULT_URL):
         self.url = url.rstrip("/")
-        self._ds: xr.Dataset | None = None
         self._group: zarr.Group | None = None
         self._times: pd.DatetimeIndex | None = None
         self._grid: Grid | None = None
-
-    @property
-    def dataset(self) -> xr.Dataset:
-        """The raw store, opened once (consolidated metadata, one request)."""
-        if self._ds is None:
-            self._ds = open_zarr_url(self.url)
-        return self._ds
 
     @property
     def group(self) -> zarr.Group:
@@ -179,23 +137,6 @@ class Era5Source:
         """The first valid time with data (``valid_time_start``, else first time)."""
         start = self.group.attrs.get("valid_time_start")
         return _attr_time(str(start), end_of_day=False) if start else _time_at(self.times, 0)
-
-    def truth(
-        self, valid_times: Sequence[datetime], *, variables: Sequence[str] | None = None,
-        levels: Sequence[int] | None = None,
-    ) -> xr.Dataset:
-        """Canonical truth at ``valid_times`` (lazy; ``.load()`` reads the chunks).
-
-        Raises ``Era5NotAvailable`` if any time is outside the data range and
-        ``KeyError`` if a time is not on the store's time axis.
-        """
-        index = to_naive_utc(valid_times)  # refuses naive datetimes
-        self._check_available(valid_times)
-        try:
-            selected = self.dataset.sel(time=index)
-        except KeyError as exc:
-            raise KeyError(f"valid times not on the store's time axis: {exc}") from exc
-        return select_canonical(selected, variables, levels).assign_attrs(source="era5")
 
     def read_fields(self, valid_time: datetime, keys: Sequence[FieldKey]) -> LeadFields:
         """The fields ``keys`` at ``valid_time``, read now, each chunk once.

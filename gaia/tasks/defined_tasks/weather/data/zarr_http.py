@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import httpx
-import xarray as xr
 import zarr
 from zarr.abc.store import (
     ByteRequest,
@@ -119,12 +118,6 @@ class HttpStore(Store):
 
     def list_dir(self, prefix: str) -> AsyncIterator[str]:
         raise NotImplementedError("HttpStore cannot list; use consolidated metadata")
-
-
-def open_zarr_url(url: str) -> xr.Dataset:
-    """Open a consolidated zarr v2 store lazily (no dask): over HTTP(S) or a local path."""
-    store: object = HttpStore(url) if url.startswith(("http://", "https://")) else url
-    return xr.open_zarr(store, consolidated=True, chunks=None, zarr_format=2)
 
 
 def read_root_attrs(url: str) -> dict[str, Any]:

@@ -50,8 +50,11 @@ from gaia.tasks.defined_tasks.weather.data.grid import Grid, GridMismatch
 from gaia.tasks.defined_tasks.weather.data.lead_fields import FieldKey, LeadFields
 from gaia.tasks.defined_tasks.weather.data.zarr_fields import SourceChunk, by_variable
 
-# chunks filled at once by one call: 4 ARCO chunks of all 37 levels are ~600 MB decoded
-FILL_THREADS = 4
+# Chunks one call fills at once. Reading an ARCO chunk (all 37 levels of one variable)
+# peaks near 350 MB (compressed body, decoded chunk, the wanted levels), so two keep a
+# scoring process that fills the cache under 1 GB; the chunks are large enough that two
+# transfers at a time are bandwidth-bound, not latency-bound.
+FILL_THREADS = 2
 USED = ".used"
 PARTIAL = ".partial"
 LOCKS = ".locks"
