@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from gaia.tasks.defined_tasks.weather.pipeline.scoring_pool import (
+    SCORING_NICENESS,
     DeadlinePassed,
     ProcessDied,
     ScoringPool,
@@ -108,6 +109,11 @@ async def test_a_task_error_comes_back_as_itself_with_the_remote_traceback(pool_
         await pool.run(tasks.raise_value_error, "bad chunk", deadline_s=None)
     assert any("raise_value_error" in note for note in raised.value.__notes__)
     assert await pool.run(tasks.own_pid, deadline_s=None) > 0  # the process survived
+
+
+async def test_scoring_runs_below_the_worker_s_priority(pool_of):
+    pool = pool_of(1)
+    assert await pool.run(tasks.niceness, deadline_s=None) == min(os.nice(0) + SCORING_NICENESS, 19)
 
 
 async def test_close_ends_every_process(pool_of):

@@ -12,6 +12,7 @@ pointwise selection that zarr walks element by element.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -96,6 +97,12 @@ def split_by_chunk(indices: Sequence[int], chunk: int) -> dict[int, list[int]]:
     for index in indices:
         groups.setdefault(index // chunk, []).append(index)
     return groups
+
+
+def chunk_nbytes(group: zarr.Group, chunk: SourceChunk) -> int:
+    """Decoded size of one chunk of ``chunk``'s array."""
+    array = group[chunk.array]
+    return math.prod(array.chunks) * array.dtype.itemsize
 
 
 def read_chunk(group: zarr.Group, chunk: SourceChunk) -> dict[Hashable, dict[FieldKey, np.ndarray]]:

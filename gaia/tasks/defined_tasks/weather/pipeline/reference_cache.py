@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+import zarr
 
 from gaia.clock import Now, system_clock
 from gaia.tasks.defined_tasks.weather.data.climatology import ClimatologySource, climatology_key
@@ -48,13 +49,16 @@ from gaia.tasks.defined_tasks.weather.data.era5 import LEXICON, Era5Source
 from gaia.tasks.defined_tasks.weather.data.gfs import GfsSource
 from gaia.tasks.defined_tasks.weather.data.grid import Grid, GridMismatch
 from gaia.tasks.defined_tasks.weather.data.lead_fields import FieldKey, LeadFields
-from gaia.tasks.defined_tasks.weather.data.zarr_fields import SourceChunk, by_variable
+from gaia.tasks.defined_tasks.weather.data.zarr_fields import SourceChunk, by_variable, chunk_nbytes
 
-# Chunks one call fills at once. Reading an ARCO chunk (all 37 levels of one variable)
-# peaks near 350 MB (compressed body, decoded chunk, the wanted levels), so two keep a
-# scoring process that fills the cache under 1 GB; the chunks are large enough that two
-# transfers at a time are bandwidth-bound, not latency-bound.
-FILL_THREADS = 2
+# Chunks one call fills at once: as many as fit in FILL_BUDGET_BYTES of decoded chunk, at
+# most FILL_THREADS. Reading a chunk over HTTP peaks near 2.5 x its decoded size (the body
+# as httpx joins it, the decoded chunk, the wanted levels), so an ARCO chunk (all 37 levels
+# of a 0.25 deg field, 154 MB) is read alone and WeatherBench-2 chunks (3 x 3 fields, 37 MB)
+# four at a time: a scoring process that fills the cache stays near 1 GB. The chunks are
+# large enough that transfers are bandwidth-bound, not latency-bound.
+FILL_THREADS = 4
+FILL_BUDGET_BYTES = 300 * 10**6
 USED = ".used"
 PARTIAL = ".partial"
 LOCKS = ".locks"
@@ -287,7 +291,7 @@ class ReferenceCache:
         by_variable(keys, LEXICON)
         return self._lead(
             self._truth, _time_name(valid_time), keys, _time_name, self._era5.read_chunk,
-            lambda missing: self._era5.chunks(valid_time, missing),
+            lambda missing: self._era5.chunks(valid_time, missing), lambda: self._era5.group,
         )
 
     def climatology(self, valid_time: datetime, keys: Sequence[FieldKey]) -> LeadFields:
@@ -299,6 +303,7 @@ class ReferenceCache:
             self._normals, _climatology_name(climatology_key(valid_time)), keys,
             _climatology_name, self._climatology.read_chunk,
             lambda missing: self._climatology.chunks(valid_time, missing),
+            lambda: self._climatology.group,
         )
 
     async def gfs_forecast(
@@ -361,18 +366,25 @@ class ReferenceCache:
         self, space: _Space, entry: str, keys: tuple[FieldKey, ...],
         name_of: Callable[[Hashable], str], read: Callable[[SourceChunk], dict[Hashable, LeadFields]],
         chunks_for: Callable[[list[FieldKey]], list[SourceChunk]],
+        group: Callable[[], zarr.Group],
     ) -> LeadFields:
         with space.using(entry):
             missing = [key for key in keys if not space.has(entry, key)]
             if missing:
                 chunks = chunks_for(missing)
-                with ThreadPoolExecutor(FILL_THREADS) as pool:
+                with ThreadPoolExecutor(_fill_threads(group(), chunks)) as pool:
                     list(pool.map(lambda c: _fill_chunk(space, c, name_of, read), chunks))
             fields = space.load(entry, keys)
             space.touch(entry)
         if missing:
             self.prune()
         return fields
+
+
+def _fill_threads(group: zarr.Group, chunks: Sequence[SourceChunk]) -> int:
+    """How many of ``chunks`` to read at once (FILL_BUDGET_BYTES of decoded chunk)."""
+    largest = max((chunk_nbytes(group, chunk) for chunk in chunks), default=1)
+    return max(1, min(FILL_THREADS, len(chunks), FILL_BUDGET_BYTES // largest))
 
 
 def _fill_chunk(

@@ -50,6 +50,8 @@ KILL_GRACE_S = 30.0
 """How long past its deadline the parent waits for a task's own timer before killing it. The
 task's timer starts once its code is imported in the process; this also covers the import."""
 STOP_WAIT_S = 5.0
+SCORING_NICENESS = 10
+"""Added to a scoring process's nice value (``os.nice``): below the worker's event loop."""
 PARENT_POLL_S = 1.0
 MEMORY_PER_PROCESS_BYTES = 2 * 1024**3
 """What one scoring process is budgeted: a task peaks at about 1.5 GB (one ERA5 lead at
@@ -240,6 +242,10 @@ def _describe_exit(exitcode: int | None) -> str:
 def _serve(conn: Connection, parent_pid: int) -> None:
     """A scoring process: run tasks from ``conn`` until told to stop or the parent is gone."""
     _die_with_parent(parent_pid)
+    # Scoring is throughput work; the worker's event loop answers miners and commits their
+    # forecasts against deadlines. On a host with fewer spare cores than scoring processes
+    # the loop must win the CPU, so scoring runs at a lower priority.
+    os.nice(SCORING_NICENESS)
     # Ctrl-C reaches the whole process group; the validator decides how its tasks end.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
