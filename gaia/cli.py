@@ -51,6 +51,17 @@ GFS_FLAGS: tuple[Flag, ...] = (
     Flag("--data.http-timeout-s", "data.http_timeout_s",
          "default timeout of one HTTP request: GFS, ERA5, miners' forecast files (calls to a "
          "miner's API use their job's timeout instead)", float),
+    Flag("--data.gfs-cache-max-gb", "data.gfs_cache_max_gb",
+         "disk the GFS message cache keeps after each prune", float),
+    Flag("--data.gfs-cache-max-age-days", "data.gfs_cache_max_age_days",
+         "days a GFS cycle nobody read stays in the cache", float),
+)
+
+RETENTION_FLAGS: tuple[Flag, ...] = (
+    Flag("--run-retention-days", "validator.run_retention_days",
+         "days finished runs, their responses and scores are kept", float),
+    Flag("--retention-batch-rows", "validator.retention_batch_rows",
+         "rows one purge transaction deletes at most", int),
 )
 
 AXON_POLICY_FLAGS: tuple[Flag, ...] = (

@@ -70,6 +70,15 @@ class DataSettings(BaseModel):
         default=30.0, gt=0, description="an entry nobody read for this long is removed; above "
         "24 h so a climatology chunk survives from one daily scoring pass to the next",
     )
+    gfs_cache_max_gb: float = Field(
+        default=5.0, gt=0, description="disk the GFS message cache under cache_dir keeps after "
+        "each prune (validator: about 0.3 GB a day at 0.25 degree; a miner's inputs about 0.1 "
+        "GB a cycle); the least recently used cycles go first",
+    )
+    gfs_cache_max_age_days: float = Field(
+        default=3.0, gt=0, description="a GFS cycle nobody read for this long leaves the cache; "
+        "above the miner's 48 h cycle age and the validator's day-1 window",
+    )
 
 
 class ValidatorSettings(BaseModel):
@@ -89,6 +98,14 @@ class ValidatorSettings(BaseModel):
         default=30.0, ge=0, description="on SIGTERM, how long running jobs may finish"
     )
     job_retention_days: float = Field(default=14.0, gt=0)
+    run_retention_days: float = Field(
+        default=90.0, gt=0, description="finished runs (completed or error) are purged with "
+        "their responses, scores and finished jobs this long after their completion (or init "
+        "time); at least weights_window_runs + 1 days, and the weights window's runs always stay",
+    )
+    retention_batch_rows: int = Field(
+        default=20_000, ge=1, description="rows one purge transaction deletes at most",
+    )
     weights_window_runs: int = Field(
         default=7, ge=1, description="latest day-1-scored live runs averaged into weights "
         "(7 = one week of daily runs; the one source of this number)"
@@ -105,6 +122,55 @@ class ValidatorSettings(BaseModel):
         description="query miners whose axon is a loopback, link-local, private or other "
         "non-public address (local nets and static chains; never on the public chain)",
     )
+    paused: bool = Field(
+        default=False, description="this process creates no run and starts no miner chain, "
+        "whatever the shared switch in the database says (`admin pause` / `admin resume`); "
+        "started chains, the metagraph sync and weights go on",
+    )
+    fallback_weight_uid: int = Field(
+        default=0, ge=0, description="the uid that gets the whole weight when no registered "
+        "hotkey has a positive score (uid 0: the subnet owner's, the usual convention), so a "
+        "validator never skips setting weights",
+    )
+
+    @model_validator(mode="after")
+    def _keeps_the_weights_window(self) -> ValidatorSettings:
+        """The weights read the latest ``weights_window_runs`` daily runs once their day-1
+        phase is over (a day after init): a shorter retention would purge runs they read."""
+        needed = self.weights_window_runs + 1
+        if self.run_retention_days < needed:
+            raise ValueError(
+                f"run_retention_days {self.run_retention_days:g} is shorter than the weights "
+                f"window needs: at least weights_window_runs + 1 = {needed} days"
+            )
+        return self
+
+
+class MetricsSettings(BaseModel):
+    """The validator's ``/metrics`` and ``/healthz`` listener (the miner serves both on its
+    own port). Unsigned: bind it where only your Prometheus and supervisor reach it."""
+
+    host: str = "127.0.0.1"
+    port: int | None = Field(default=None, ge=0, le=65535, description="None: no listener")
+    unclaimed_after_s: float = Field(
+        default=900.0, gt=0, description="/healthz is 503 when a due job has waited this long "
+        "and this process's worker claimed nothing meanwhile; above the longest job's run time",
+    )
+
+
+class AuroraSettings(BaseModel):
+    """The built-in ``aurora`` model (``gaia-weather[aurora]``); see README "Running a miner
+    with Aurora". Nothing here is fetched at run time: the files are the operator's."""
+
+    variant: str = "Aurora"  # names in inference/aurora_variants.py
+    checkpoint: Path | None = None  # a local .ckpt file of that variant (required)
+    checkpoint_sha256: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$",
+        description="refuse to start unless the checkpoint file has this sha256")
+    statics: Path | None = None  # lsm/z/slt file; None: taken from each cycle's GFS f000
+    grid_deg: float = Field(
+        default=0.25, gt=0, description="grid of the GFS inputs (NOAA's pgrb2.0p25: 0.25); a "
+        "statics file must be on it")
 
 
 class MinerSettings(BaseModel):
@@ -113,6 +179,8 @@ class MinerSettings(BaseModel):
     data_dir: Path = Path("~/.gaia/miner")
     database_url: str | None = None  # default: SQLite file under data_dir
     model: str = "spectral_advection"
+    device: Literal["auto", "cuda", "cpu"] = "auto"  # for models that run on torch
+    aurora: AuroraSettings = Field(default_factory=AuroraSettings)
     inference_concurrency: int = Field(default=1, ge=1)
     # GFS downloads of concurrent jobs queue like inference does: each fetch holds
     # download_concurrency connections and a cycle's inputs in memory
@@ -229,6 +297,7 @@ class Settings(BaseSettings):
     data: DataSettings = Field(default_factory=DataSettings)
     validator: ValidatorSettings = Field(default_factory=ValidatorSettings)
     miner: MinerSettings = Field(default_factory=MinerSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @field_validator("database_url")
     @classmethod

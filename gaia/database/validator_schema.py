@@ -191,3 +191,16 @@ class ValidatorJob(Base):
     created_at: Mapped[datetime] = mapped_column(TIMESTAMP, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(TIMESTAMP, server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(TIMESTAMP)
+
+
+class ValidatorPause(Base):
+    """The pause switch every validator process reads (:mod:`gaia.validator.pause`): a row
+    while paused, with when and why; no row while running. At most one row."""
+
+    __tablename__ = "validator_pause"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False,
+                                    server_default=text("1"))
+    paused_at: Mapped[datetime] = mapped_column(TIMESTAMP)
+    reason: Mapped[str] = mapped_column(Text, server_default=text("''"))

@@ -161,6 +161,12 @@ async def queue_timing(executor: Executor, now: datetime) -> QueueTiming:
     return QueueTiming(int(running), int(due), next_run_at)
 
 
+async def oldest_due(executor: Executor, now: datetime) -> datetime | None:
+    """When the longest-waiting due, unclaimed job became due (None when none is due)."""
+    moment: datetime | None = (await executor.execute(sql.OLDEST_DUE, {"now": now})).scalar()
+    return moment
+
+
 async def wake_workers(executor: Executor) -> None:
     """Notify every listening worker that jobs may be due (a virtual clock moved on)."""
     await executor.execute(sql.WAKE_WORKERS)

@@ -19,6 +19,9 @@ Singletons (our choice, not the plan's):
   (about 1.5 h of retries), handler timeout 30 min growing to 2 h. GFS not yet published is
   nobody's fault, so ``NotReady`` does not use an attempt.
 - ``weather.orchestrate``: the per-miner fan-out, all database work; 5 attempts, 30/120/300 s.
+
+``weather.run.create`` and ``weather.orchestrate`` wait with ``NotReady`` while the validator
+is paused (``gaia.validator.pause``); a pause is nobody's failure, so it uses no attempt.
 """
 
 from __future__ import annotations
@@ -45,12 +48,16 @@ SINGLETON_JOBS: Final = frozenset({WeatherJob.RUN_CREATE, WeatherJob.SEED, Weath
 
 RETRY_CONFIG: Final[Mapping[str, RetryPolicy]] = MappingProxyType(
     {
-        WeatherJob.RUN_CREATE: RetryPolicy(5, (60, 300, 900), timeout_s=120, max_timeout_s=600),
+        WeatherJob.RUN_CREATE: RetryPolicy(
+            5, (60, 300, 900), timeout_s=120, max_timeout_s=600, not_ready_uses_attempt=False,
+        ),
         WeatherJob.SEED: RetryPolicy(
             6, (300, 600, 1200, 1800), timeout_s=1800, max_timeout_s=7200,
             not_ready_uses_attempt=False,
         ),
-        WeatherJob.ORCHESTRATE: RetryPolicy(5, (30, 120, 300), timeout_s=300, max_timeout_s=1200),
+        WeatherJob.ORCHESTRATE: RetryPolicy(
+            5, (30, 120, 300), timeout_s=300, max_timeout_s=1200, not_ready_uses_attempt=False,
+        ),
         WeatherJob.QUERY_MINER: RetryPolicy(3, (60, 300, 900), timeout_s=60, max_timeout_s=300),
         WeatherJob.POLL_MINER: RetryPolicy(
             10, (300,), timeout_s=30, max_timeout_s=120, not_ready_uses_attempt=False

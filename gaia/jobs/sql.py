@@ -226,6 +226,11 @@ NEXT_DUE: Final[TextClause] = text(
 ).bindparams(bindparam("now", type_=DateTime(timezone=True)))
 """Running jobs, jobs due at ``:now``, and the next later due time (a virtual clock's next stop)."""
 
+OLDEST_DUE: Final[TextClause] = text(
+    "SELECT min(run_at) FROM validator_jobs WHERE status = 'queued' AND run_at <= :now"
+).bindparams(bindparam("now", type_=DateTime(timezone=True)))
+"""The due time of the job that has waited longest for a worker at ``:now`` (NULL: none)."""
+
 WAKE_WORKERS: Final[TextClause] = text(f"SELECT pg_notify('{CHANNEL}', '')")
 """Tell idle workers to claim again (after a virtual clock moved on)."""
 

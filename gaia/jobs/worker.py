@@ -32,6 +32,9 @@ error: its jobs come back through their leases, and the process supervisor resta
 
 Due times are compared with the injected clock (``clock``), never with the database's time,
 so the worker follows a virtual clock in a simulation; leases stay on real time.
+
+An ``observer`` (:mod:`gaia.jobs.observer`) hears of every claim and of every handler run's
+result and duration; the validator's metrics are one.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ from gaia.jobs import sql
 from gaia.jobs.claims import Ask, ClaimGroups, claim_parameters
 from gaia.jobs.deadline import counting
 from gaia.jobs.giveup import HeldJob, give_up, reap_expired
+from gaia.jobs.observer import NO_OBSERVER, WorkerObserver, result_of
 from gaia.jobs.outcomes import JobOutcome, Retry, TimedOut
 from gaia.jobs.policy import Resolution, resolve
 from gaia.jobs.queue import purge_finished
@@ -127,6 +131,7 @@ class Worker:
         *,
         worker_id: str | None = None,
         clock: Now = system_clock,
+        observer: WorkerObserver = NO_OBSERVER,
     ) -> None:
         if not len(registry):
             raise ValueError("a worker needs at least one registered job type")
@@ -136,6 +141,7 @@ class Worker:
         self._session_factory = session_factory
         self._opts = options
         self._clock = clock
+        self._observer = observer
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._held: dict[int, _Claimed] = {}  # claimed and not yet finished
         self._waiting: deque[_Claimed] = deque()  # held, not started (prefetched)
@@ -251,6 +257,7 @@ class Worker:
         job = HeldJob(job_id, job_type, json.loads(payload), attempts, timeout_s, self.worker_id)
         claimed = _Claimed(job, max_attempts, self._registry.spec(job_type))
         self._held[job_id] = claimed
+        self._observer.job_claimed(job_type)
         if len(self._held) - len(self._waiting) > self._opts.concurrency:
             self._waiting.append(claimed)
         else:
@@ -269,6 +276,7 @@ class Worker:
             job.id, job.job_type, job.attempts, claimed.max_attempts, job.timeout_s,
             self._session_factory, job_log,
         )
+        started = asyncio.get_running_loop().time()
         try:
             outcome = await self._outcome(spec, job, ctx)
             resolution = resolve(
@@ -280,6 +288,8 @@ class Worker:
                 backoff_scale=self._opts.backoff_scale,
             )
             _log_outcome(job_log, resolution)
+            self._observer.job_finished(job.job_type, result_of(outcome, resolution),
+                                        asyncio.get_running_loop().time() - started)
             if resolution.status is JobStatus.FAILED:
                 failed = HeldJob(
                     job.id, job.job_type, job.payload, job.attempts,

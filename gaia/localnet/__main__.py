@@ -22,6 +22,7 @@ from pathlib import Path
 from gaia.config import Settings
 from gaia.localnet.app import LocalnetOptions, run_localnet
 from gaia.localnet.calendar import CALENDAR_GRID_DEG
+from gaia.tasks.defined_tasks.weather.inference.registry import MODELS
 
 EPILOG = """\
 exit status: 0 when the run completed, 1 when it did not (or something failed to start),
@@ -62,9 +63,30 @@ def build_parser() -> argparse.ArgumentParser:
                         help="instead of one hindcast, run the subnet as a live validator for "
                              "this many simulated days on a virtual clock with production "
                              "durations; writes calendar.json and a weights-by-day chart")
+    parser.add_argument("--models", type=_model_list, default=None,
+                        help="the miners' models, comma-separated, one per miner (sets the "
+                             "number of miners; the fourth is still killed mid-run), e.g. "
+                             f"aurora,persistence,noisy_persistence,persistence; known: "
+                             f"{', '.join(sorted(MODELS))}")
+    parser.add_argument("--aurora-checkpoint", type=Path, default=None,
+                        help="checkpoint for the aurora miners (default: a tiny random-weight "
+                             "Aurora, written once under WORKDIR/models)")
+    parser.add_argument("--aurora-variant", default=None,
+                        help="variant of --aurora-checkpoint (default Aurora)")
     parser.add_argument("--plain", action="store_true",
                         help="log lines instead of the live table even on a terminal")
     return parser
+
+
+def _model_list(text: str) -> tuple[str, ...]:
+    models = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = sorted(set(models) - set(MODELS))
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown model(s) {', '.join(unknown)}; known: {', '.join(sorted(MODELS))}")
+    if len(models) < 4:
+        raise argparse.ArgumentTypeError(f"{len(models)} models: at least 4 are needed")
+    return models
 
 
 def main(argv: Sequence[str] | None = None) -> int:

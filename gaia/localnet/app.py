@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from gaia.config import Settings
 from gaia.database.local_postgres import PostgresNotFound, PostgresStartFailed
+from gaia.localnet.aurora import aurora_miner_args
 from gaia.localnet.calendar import CALENDAR_START, CalendarRun, calendar_archive, simulate
 from gaia.localnet.calendar_report import problems, write_calendar
 from gaia.localnet.database import (
@@ -36,7 +37,15 @@ from gaia.localnet.driver import (
 )
 from gaia.localnet.processes import ProcessFailed
 from gaia.localnet.report import Scoreboard, format_scoreboard, gather, write_report
-from gaia.localnet.subnet import Subnet, cached_archive, clear_away, miner_roster, new_subnet
+from gaia.localnet.subnet import (
+    MinerSpec,
+    Subnet,
+    cached_archive,
+    clear_away,
+    miner_roster,
+    new_subnet,
+)
+from gaia.tasks.defined_tasks.weather.inference.aurora_loader import AuroraSetupError
 from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming
 from gaia.validator.weights import NoPositiveScores, WeightVector
 
@@ -53,6 +62,9 @@ class LocalnetOptions:
     validator_processes: int = 1
     plain: bool = False
     days: int | None = None  # live as a validator for this many simulated days instead
+    models: tuple[str, ...] | None = None  # one per miner; None: the default roster
+    aurora_checkpoint: Path | None = None  # None: a tiny random-weight Aurora
+    aurora_variant: str | None = None
 
 
 Say = Callable[[str], None]
@@ -90,7 +102,7 @@ def run_localnet(options: LocalnetOptions, settings: Settings) -> int:
         say(f"{signal_name} received: stopping everything")
         return 130
     except (PostgresNotFound, PostgresStartFailed, DatabaseUnavailable, ProcessFailed,
-            RunTimedOut, ValidatorDied) as error:
+            RunTimedOut, ValidatorDied, AuroraSetupError) as error:
         say(f"localnet failed: {error}")
         return 1
     finally:
@@ -125,7 +137,7 @@ def _calendar_session(options: LocalnetOptions, workdir: Path, database: Localne
     say(f"calendar archive {archive.root} ready in {time.monotonic() - began:.1f} s "
         f"(GFS cycles for {options.days} daily runs, ERA5 published 5 days behind the clock)")
     stack.callback(clear_away(workdir / "subnet").join)
-    subnet = new_subnet(workdir / "subnet", archive, miner_roster(options.miners))
+    subnet = new_subnet(workdir / "subnet", archive, _roster(options, workdir, say))
     stack.callback(subnet.stop)
     say(f"{options.days} simulated days from {CALENDAR_START:%Y-%m-%d} on a virtual clock, "
         "production durations; validator and miners in this process")
@@ -152,6 +164,16 @@ def _database(options: LocalnetOptions, settings: Settings, workdir: Path, stack
     return database
 
 
+def _roster(options: LocalnetOptions, workdir: Path, say: Say) -> list[MinerSpec]:
+    models = options.models
+    model_args = {}
+    if models is not None and "aurora" in models:
+        model_args["aurora"] = aurora_miner_args(
+            workdir / "models", options.grid_deg, options.aurora_checkpoint,
+            options.aurora_variant, say)
+    return miner_roster(options.miners if models is None else len(models), models, model_args)
+
+
 def _subnet(options: LocalnetOptions, workdir: Path, database: LocalnetDatabase,
             stack: ExitStack, say: Say) -> Subnet:
     began = time.monotonic()
@@ -160,7 +182,7 @@ def _subnet(options: LocalnetOptions, workdir: Path, database: LocalnetDatabase,
     archive = cached_archive(workdir / "archive", options.grid_deg, options.seed)
     say(f"local archive {archive.root} ready in {time.monotonic() - began:.1f} s")
     stack.callback(clear_away(workdir / "subnet").join)
-    subnet = new_subnet(workdir / "subnet", archive, miner_roster(options.miners))
+    subnet = new_subnet(workdir / "subnet", archive, _roster(options, workdir, say))
     stack.callback(subnet.stop)
     say(f"archive served at {subnet.server.url}; static chain {subnet.chain_path}")
     subnet.start_miners()

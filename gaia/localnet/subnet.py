@@ -8,6 +8,7 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,18 +43,29 @@ class MinerSpec:
     role: str  # name of its wallet and data folder
     model: str  # a model registered in gaia.tasks.defined_tasks.weather.inference
     dies: bool = False  # SIGKILLed once it has accepted its job
+    model_args: tuple[str, ...] = ()  # the model's own flags (Aurora's checkpoint, ...)
 
 
-def miner_roster(count: int) -> list[MinerSpec]:
-    """``count`` ≥ 4 miners: a good model, persistence, a poor model, one that dies, then
-    the three models again in turn."""
+DEFAULT_MODELS = ("spectral_advection", "persistence", "noisy_persistence")
+DYING_MINER = 3  # the fourth miner is killed once it has accepted its job
+
+
+def miner_roster(count: int, models: Sequence[str] | None = None,
+                 model_args: Mapping[str, tuple[str, ...]] | None = None) -> list[MinerSpec]:
+    """``count`` ≥ 4 miners. By default: a good model, persistence, a poor model, one that
+    dies (persistence), then the three models again in turn. ``models`` names each miner's
+    model instead (one per miner; the fourth still dies); ``model_args`` adds a model's
+    flags to every miner that runs it."""
     if count < 4:
         raise ValueError(f"--miners {count}: the localnet needs at least 4 miners")
-    models = ("spectral_advection", "persistence", "noisy_persistence")
-    roster = [MinerSpec(f"miner{i + 1}", model) for i, model in enumerate(models)]
-    roster.append(MinerSpec("miner4", "persistence", dies=True))
-    roster += [MinerSpec(f"miner{i + 1}", models[(i - 4) % 3]) for i in range(4, count)]
-    return roster
+    if models is None:
+        cycle = [*DEFAULT_MODELS, "persistence"]
+        models = cycle + [DEFAULT_MODELS[(i - 4) % 3] for i in range(4, count)]
+    if len(models) != count:
+        raise ValueError(f"{len(models)} models for {count} miners")
+    extra = model_args or {}
+    return [MinerSpec(f"miner{i + 1}", model, dies=i == DYING_MINER,
+                      model_args=extra.get(model, ())) for i, model in enumerate(models)]
 
 
 def cached_archive(root: Path, grid_deg: float, seed: int) -> ArchiveInfo:
@@ -61,7 +73,7 @@ def cached_archive(root: Path, grid_deg: float, seed: int) -> ArchiveInfo:
     target = root / f"grid{grid_deg:g}-seed{seed}"
     if (target / "archive.json").exists():
         info = ArchiveInfo.load(target)
-        if (info.grid_deg, info.seed, info.start, info.days) == (
+        if info.is_current and (info.grid_deg, info.seed, info.start, info.days) == (
                 grid_deg, seed, ARCHIVE_START, ARCHIVE_DAYS):
             return info
     log.info("building the local archive in %s (grid %g°, seed %d)", target, grid_deg, seed)
@@ -130,7 +142,7 @@ class Subnet:
                 "--port", str(miner.port), "--data-dir", str(data_dir),
                 "--model", miner.spec.model, "--gfs.base-url", self.gfs_base_url,
                 "--gfs.fallback-url", "", "--data.cache-dir", str(data_dir / "gfs-cache"),
-                *age, "--serve-axon", "--external-ip", "127.0.0.1"]
+                *age, "--serve-axon", "--external-ip", "127.0.0.1", *miner.spec.model_args]
 
     def validator_args(self, database_url: str, *, fast: bool = True) -> list[str]:
         """Flags of a validator; ``fast`` adds the worker mode and the shrunk durations of the

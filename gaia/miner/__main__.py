@@ -6,6 +6,12 @@ the flags below override them. Example on a local net::
     python -m gaia.miner --wallet.name miner1 --wallet.hotkey default \\
         --chain static --chain.static-path localnet/neurons.json --port 8091 \\
         --model persistence --data-dir /srv/gaia-miner
+
+With Microsoft Aurora (``pip install 'gaia-weather[aurora]'``; files fetched once with
+``python -m gaia.miner model fetch aurora``, see README "Running a miner with Aurora")::
+
+    python -m gaia.miner ... --model aurora --aurora.variant Aurora \\
+        --aurora.checkpoint models/aurora-0.25-finetuned.ckpt --device cuda
 """
 
 from __future__ import annotations
@@ -29,10 +35,12 @@ from gaia.cli import (
     parse_settings,
 )
 from gaia.config import Settings
+from gaia.miner import model_command
 from gaia.miner.app import create_app
 from gaia.miner.runtime import MinerRuntime
 from gaia.miner.server import DESCRIPTORS_BESIDE_CONNECTIONS, raise_descriptor_limit, server_config
 from gaia.miner.startup import StartupError, check_database
+from gaia.tasks.defined_tasks.weather.inference.aurora_variants import VARIANTS
 
 MINER_FLAGS: tuple[Flag, ...] = (
     Flag("--host", "miner.host", "address to listen on"),
@@ -87,7 +95,21 @@ MINER_FLAGS: tuple[Flag, ...] = (
     Flag("--external-ip", "miner.external_ip",
          "IP address to publish with --serve-axon (an address, not a hostname)"),
 )
-FLAGS = WALLET_AND_CHAIN_FLAGS + MINER_FLAGS + GFS_FLAGS + LOG_FLAGS
+AURORA_FLAGS: tuple[Flag, ...] = (
+    Flag("--device", "miner.device", "where torch models run (auto: CUDA when there is one)",
+         extra=(("choices", ["auto", "cuda", "cpu"]),)),
+    Flag("--aurora.variant", "miner.aurora.variant",
+         f"Aurora network: {', '.join(VARIANTS)}"),
+    Flag("--aurora.checkpoint", "miner.aurora.checkpoint",
+         "local checkpoint file of that variant (see `python -m gaia.miner model fetch`)", Path),
+    Flag("--aurora.checkpoint-sha256", "miner.aurora.checkpoint_sha256",
+         "refuse to start unless the checkpoint has this sha256"),
+    Flag("--aurora.statics", "miner.aurora.statics",
+         "lsm/z/slt file (Aurora's .pickle or netCDF); unset: from each cycle's GFS f000", Path),
+    Flag("--aurora.grid-deg", "miner.aurora.grid_deg",
+         "grid of the GFS inputs, which a statics file must be on", float),
+)
+FLAGS = WALLET_AND_CHAIN_FLAGS + MINER_FLAGS + AURORA_FLAGS + GFS_FLAGS + LOG_FLAGS
 
 
 def build_parser(defaults: Settings | None = None) -> argparse.ArgumentParser:
@@ -96,7 +118,8 @@ def build_parser(defaults: Settings | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m gaia.miner",
         description="Gaia weather miner: answers validators' signed requests, forecasts from "
-        "GFS, serves the signed forecast store. Flags override GAIA_* settings.",
+        "GFS, serves the signed forecast store. Flags override GAIA_* settings. "
+        "`python -m gaia.miner model --help`: fetch and check a model's files.",
     )
     add_flags(parser, FLAGS, defaults)
     return parser
@@ -116,7 +139,10 @@ def prepared_runtime(settings: Settings) -> MinerRuntime:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    settings = settings_from_args(argv)
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["model"]:
+        sys.exit(model_command.main(args[1:]))
+    settings = settings_from_args(args)
     configure_logging(settings.log_level)
     try:
         runtime = prepared_runtime(settings)
@@ -126,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     config = server_config(
         create_app(settings, runtime),
         settings.miner,
+        metrics=runtime.metrics,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10,
     )

@@ -14,6 +14,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gaia.config import Settings
 from gaia.miner.body_limit import BodyLimitMiddleware
 from gaia.miner.errors import MinerHTTPError
+from gaia.miner.metrics import RequestMetricsMiddleware
+from gaia.miner.observability import MinerProbe, model_identity, operations_router
 from gaia.miner.runtime import MinerRuntime
 from gaia.tasks.defined_tasks.weather.protocol import ErrorResponse
 from gaia.tasks.defined_tasks.weather.weather_task import forecasts_router, jobs_router
@@ -65,9 +67,13 @@ def create_app(settings: Settings, runtime: MinerRuntime | None = None) -> FastA
     )
     app.include_router(jobs_router)
     app.include_router(forecasts_router)
+    app.include_router(operations_router)  # /metrics and /healthz, unsigned
+    app.state.probe = MinerProbe(runtime.db, runtime.metrics, settings.miner.model,
+                                 model_identity(runtime.model))
     app.add_exception_handler(MinerHTTPError, _miner_error)
     app.add_exception_handler(ValidationError, _invalid_request)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.miner.max_body_bytes)
+    app.add_middleware(RequestMetricsMiddleware, metrics=runtime.metrics)  # outermost
     return app

@@ -18,7 +18,9 @@ import asyncio
 import ipaddress
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import h11
@@ -47,11 +49,26 @@ def address_key(host: str) -> str:
     return str(address)
 
 
-class ConnectionGuard:
-    """Counts the server's open connections, in all and per address key."""
+class ConnectionRefusal(StrEnum):
+    MAX_CONNECTIONS = "max_connections"
+    MAX_PER_ADDRESS = "max_connections_per_address"
+    READ_TIMEOUT = "request_read_timeout"
 
-    def __init__(self, limits: ConnectionLimits) -> None:
+
+def _ignore(_refusal: ConnectionRefusal) -> None:
+    return None
+
+
+class ConnectionGuard:
+    """Counts the server's open connections, in all and per address key; tells
+    ``on_refused`` (the miner's metrics) of every connection it closes."""
+
+    def __init__(
+        self, limits: ConnectionLimits,
+        on_refused: Callable[[ConnectionRefusal], None] = _ignore,
+    ) -> None:
         self.limits = limits
+        self.on_refused = on_refused
         self._open: Counter[str] = Counter()
         self._total = 0
 
@@ -62,8 +79,10 @@ class ConnectionGuard:
     def admit(self, key: str) -> bool:
         """Count a new connection from ``key``; False (and nothing counted) when over a cap."""
         if self._total >= self.limits.max_connections:
+            self.on_refused(ConnectionRefusal.MAX_CONNECTIONS)
             return False
         if self._open[key] >= self.limits.max_per_address:
+            self.on_refused(ConnectionRefusal.MAX_PER_ADDRESS)
             return False
         self._open[key] += 1
         self._total += 1
@@ -123,6 +142,7 @@ class GuardedH11Protocol(H11Protocol):
     def _read_timed_out(self) -> None:
         self._deadline = None
         if not self.transport.is_closing():
+            self._guard.on_refused(ConnectionRefusal.READ_TIMEOUT)
             log.debug("closed a connection from %s: request not read within %.0f s",
                       self._key, self._guard.limits.request_read_timeout_s)
             self.transport.abort()

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -101,6 +101,14 @@ class MinerDatabase:
         async with self._sessions() as session:
             row = await session.get(MinerJob, job_id)
             return None if row is None else JobRecord.of(row)
+
+    async def count_by_status(self) -> dict[MinerJobStatus, int]:
+        """Jobs by status (statuses without jobs are left out)."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(MinerJob.status, func.count()).group_by(MinerJob.status)
+            )
+            return {MinerJobStatus(status): int(n) for status, n in rows}
 
     async def jobs_with_status(self, statuses: Sequence[MinerJobStatus]) -> list[JobRecord]:
         async with self._sessions() as session:

@@ -8,6 +8,8 @@ which is called without arguments and must follow the ``ForecastModel`` protocol
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
+from typing import Any
 
 from gaia.tasks.defined_tasks.weather.inference.base import ForecastModel
 from gaia.tasks.defined_tasks.weather.inference.registry import get_model
@@ -17,9 +19,10 @@ class ModelLoadError(ValueError):
     """The model setting names nothing that can be built."""
 
 
-def load_model(spec: str) -> ForecastModel:
+def load_model(spec: str, options: Mapping[str, Any] | None = None) -> ForecastModel:
+    """The model ``spec`` names; ``options`` go to a registered model's factory."""
     if ":" not in spec:
-        return get_model(spec)
+        return get_model(spec, **(options or {}))
     module_name, _, attribute = spec.partition(":")
     try:
         factory = getattr(importlib.import_module(module_name), attribute)

@@ -1,5 +1,8 @@
 """One forecast job, start to finish: GFS inputs -> model -> forecast store -> signed manifest.
 
+A model that asks for GFS's static fields (``needs_gfs_statics``) gets them from the same
+f000 file as its T0 input, in the same fetch slot.
+
 Jobs queue twice: for a fetch slot (``fetch_concurrency``: a GFS fetch holds its downloads'
 connections and a cycle's inputs in memory) and for an inference slot
 (``inference_concurrency``). Every blocking step (the model's next lead, writing a lead, finalizing the store) runs in
@@ -16,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -25,8 +28,13 @@ from typing import Any, Protocol
 import xarray as xr
 
 from gaia.miner.database import JobRecord, MinerDatabase
+from gaia.miner.metrics import MinerMetrics
 from gaia.tasks.defined_tasks.weather.forecast_store import ForecastStoreWriter
-from gaia.tasks.defined_tasks.weather.inference.base import ForecastInputs, ForecastModel
+from gaia.tasks.defined_tasks.weather.inference.base import (
+    ForecastInputs,
+    ForecastModel,
+    wants_gfs_statics,
+)
 from gaia.tasks.defined_tasks.weather.variables import FORECAST_LEAD_HOURS
 
 log = logging.getLogger(__name__)
@@ -34,6 +42,8 @@ log = logging.getLogger(__name__)
 
 class InputSource(Protocol):
     async def fetch_inputs(self, init_time: datetime) -> xr.Dataset: ...
+
+    async def fetch_statics(self, cycle: datetime) -> xr.Dataset: ...
 
 
 class JobLost(RuntimeError):
@@ -53,6 +63,7 @@ class PipelineContext:
     fetch_slots: asyncio.Semaphore
     inference_slots: asyncio.Semaphore
     clock: Callable[[], datetime]
+    metrics: MinerMetrics = field(default_factory=MinerMetrics)  # each lead's time
 
 
 def store_dir(store_root: Path, job_id: str) -> Path:
@@ -68,7 +79,9 @@ async def run_job(job: JobRecord, ctx: PipelineContext) -> str:
         log.info("job %s: fetching GFS inputs for %s", job.job_id, job.gfs_init_time.isoformat())
         async with ctx.open_source() as source:
             dataset = await source.fetch_inputs(job.gfs_init_time)
-        inputs = await _in_pool(ctx, ForecastInputs.from_dataset, dataset)
+            statics = (await source.fetch_statics(job.gfs_init_time)
+                       if wants_gfs_statics(ctx.model) else None)
+        inputs = await _in_pool(ctx, ForecastInputs.from_dataset, dataset, statics)
     log.info("job %s: inputs ready in %.1fs", job.job_id, time.monotonic() - started)
     async with ctx.inference_slots:
         if not await ctx.db.mark_inference_running(
@@ -106,12 +119,15 @@ async def _infer_and_store(job: JobRecord, inputs: ForecastInputs, ctx: Pipeline
     )
     steps = await _in_pool(ctx, _start_forecast, ctx.model, inputs)
     written: set[int] = set()
+    lead_started = time.monotonic()
     while (step := await _in_pool(ctx, _next_step, steps)) is not None:
         lead, state = step
         await _in_pool(ctx, writer.write_lead, lead, state)
+        ctx.metrics.lead_computed(lead, time.monotonic() - lead_started)
         written.add(lead)
         await ctx.db.record_progress(job.job_id, len(written), ctx.clock())
         log.debug("job %s: lead %dh written (%d done)", job.job_id, lead, len(written))
+        lead_started = time.monotonic()
     log.info(
         "job %s: %d leads computed and written in %.1fs",
         job.job_id,

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from gaia.miner.database import UNFINISHED, JobRecord, MinerDatabase
+from gaia.miner.metrics import JobRunOutcome, MinerMetrics
 from gaia.tasks.defined_tasks.weather.protocol import MAX_ERROR_CHARS
 
 log = logging.getLogger(__name__)
@@ -31,10 +32,12 @@ class JobRunner:
         execute: Callable[[JobRecord], Awaitable[object]],
         db: MinerDatabase,
         clock: Callable[[], datetime],
+        metrics: MinerMetrics | None = None,
     ) -> None:
         self._execute = execute
         self._db = db
         self._clock = clock
+        self._metrics = metrics if metrics is not None else MinerMetrics()
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def ensure_running(self, job: JobRecord) -> bool:
@@ -66,7 +69,11 @@ class JobRunner:
             await self._execute(job)
         except asyncio.CancelledError:
             log.info("job %s interrupted; it resumes at the next start", job.job_id)
+            self._metrics.job_ended(JobRunOutcome.INTERRUPTED)
             raise
         except Exception as exc:  # noqa: BLE001 - the worker's top level records every failure
             log.exception("job %s failed", job.job_id)
+            self._metrics.job_ended(JobRunOutcome.FAILED)
             await self._db.mark_failed(job.job_id, describe_failure(exc), self._clock())
+        else:
+            self._metrics.job_ended(JobRunOutcome.READY)

@@ -37,10 +37,12 @@ from gaia.miner.database import FINISHED, MinerDatabase, database_url_for
 from gaia.miner.deps import MinerServices
 from gaia.miner.forecasts import ForecastFiles
 from gaia.miner.jobs import JobService, RetryPolicy
+from gaia.miner.metrics import MinerMetrics
 from gaia.miner.pipeline import PipelineContext, run_job, store_dir
 from gaia.miner.runner import JobRunner
 from gaia.miner.startup import build_model, load_wallet, make_directory, open_database
 from gaia.miner.validators import ValidatorRegistry
+from gaia.tasks.defined_tasks.weather.data import gfs_cache
 from gaia.tasks.defined_tasks.weather.data.gfs import GfsSource
 from gaia.tasks.defined_tasks.weather.forecast_store import PARTIAL_SUFFIX
 from gaia.tasks.defined_tasks.weather.protocol import MinerJobStatus
@@ -128,6 +130,12 @@ async def publish_axon(chain: ChainClient, ip: str, port: int, retry_s: float) -
     return True
 
 
+def _identity_words(model: object) -> str:
+    """``, variant Aurora, checkpoint_sha256 …`` for a model that says what it is."""
+    identity = getattr(model, "identity", None) or {}
+    return "".join(f", {key} {value}" for key, value in identity.items())
+
+
 class MinerRuntime:
     """Owns the database, the job runner and the periodic tasks of one miner process."""
 
@@ -140,7 +148,8 @@ class MinerRuntime:
         self.store_root = make_directory(self.data_dir / "forecasts", "--data-dir")
         self.db = open_database(database_url_for(miner.database_url, self.data_dir))
         self.wallet = load_wallet(settings)
-        self.model = build_model(miner.model)
+        self.metrics = MinerMetrics()  # this runtime's own registry (/metrics)
+        self.model = build_model(miner)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[MinerServices]:
@@ -162,7 +171,8 @@ class MinerRuntime:
             stack.push_async_callback(runner.close)
             await self._start_periodic(stack, registry, chain)
             await runner.resume_unfinished()
-            log.info("miner %s ready (model %s)", hotkey, self.settings.miner.model)
+            log.info("miner %s ready (model %s%s)", hotkey, self.settings.miner.model,
+                     _identity_words(self.model))
             yield self._services(hotkey, registry, runner)
 
     async def _registry(self, chain: ChainClient) -> ValidatorRegistry:
@@ -185,6 +195,7 @@ class MinerRuntime:
             fallback_base_url=data.gfs_fallback_url,
             max_concurrency=data.download_concurrency,
             timeout_s=data.http_timeout_s,
+            clock=self.clock,
         )
         ctx = PipelineContext(
             db=self.db,
@@ -196,8 +207,9 @@ class MinerRuntime:
             fetch_slots=asyncio.Semaphore(self.settings.miner.fetch_concurrency),
             inference_slots=asyncio.Semaphore(self.settings.miner.inference_concurrency),
             clock=self.clock,
+            metrics=self.metrics,
         )
-        return JobRunner(partial(run_job, ctx=ctx), self.db, self.clock)
+        return JobRunner(partial(run_job, ctx=ctx), self.db, self.clock, self.metrics)
 
     async def _start_periodic(
         self, stack: AsyncExitStack, registry: ValidatorRegistry, chain: ChainClient
@@ -235,6 +247,9 @@ class MinerRuntime:
         await purge_expired(self.db, self.store_root, self.retention, now)
         await self.db.forget_nonces_before(now)
         await purge_early_leads(self.db, self.store_root, self.retention, now)
+        data = self.settings.data
+        await asyncio.to_thread(gfs_cache.prune, data.cache_dir.expanduser(),
+                                gfs_cache.CacheBound.of(data), now)
 
     def _services(
         self, hotkey: str, registry: ValidatorRegistry, runner: JobRunner

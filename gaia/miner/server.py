@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from gaia.config import MinerSettings
 from gaia.miner.connections import ConnectionGuard, ConnectionLimits, GuardedH11Protocol
+from gaia.miner.metrics import MinerMetrics
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,13 @@ def raise_descriptor_limit(wanted: int) -> int:
     return soft
 
 
-def server_config(app: FastAPI, miner: MinerSettings, **options: object) -> uvicorn.Config:
-    """The uvicorn configuration serving ``app`` under ``miner``'s connection limits;
-    ``options`` are further ``uvicorn.Config`` arguments (log level, shutdown timeout)."""
-    guard = ConnectionGuard(connection_limits(miner))
+def server_config(
+    app: FastAPI, miner: MinerSettings, *, metrics: MinerMetrics, **options: object
+) -> uvicorn.Config:
+    """The uvicorn configuration serving ``app`` under ``miner``'s connection limits, each
+    closed connection counted in ``metrics``; ``options`` are further ``uvicorn.Config``
+    arguments (log level, shutdown timeout)."""
+    guard = ConnectionGuard(connection_limits(miner), metrics.connection_refused)
     return uvicorn.Config(
         app,
         host=miner.host,

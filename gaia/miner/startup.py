@@ -9,15 +9,17 @@ exits with status 1 before the server starts.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import bittensor as bt
 from bittensor_core import KeyfileError
 from sqlalchemy.exc import ArgumentError
 
-from gaia.config import Settings
+from gaia.config import MinerSettings, Settings
 from gaia.database.connection import DatabaseUnavailable, check_connection, redacted
 from gaia.miner.database import MinerDatabase
 from gaia.miner.models import load_model
+from gaia.tasks.defined_tasks.weather.inference.aurora_loader import AuroraSetupError
 from gaia.tasks.defined_tasks.weather.inference.base import ForecastModel
 
 
@@ -39,9 +41,21 @@ def load_wallet(settings: Settings) -> bt.Wallet:
     return loaded
 
 
-def build_model(spec: str) -> ForecastModel:
+def model_options(miner: MinerSettings) -> dict[str, Any]:
+    """The factory options of the model ``miner.model`` names (only Aurora has some)."""
+    if miner.model != "aurora":
+        return {}
+    return {**miner.aurora.model_dump(), "device": miner.device}
+
+
+def build_model(miner: MinerSettings) -> ForecastModel:
+    spec = miner.model
     try:
-        return load_model(spec)
+        return load_model(spec, model_options(miner))
+    except AuroraSetupError as error:
+        flag = {"model": f"--model {spec}", "device": f"--device {miner.device}"}.get(
+            error.setting, f"--aurora.{error.setting.replace('_', '-')}")
+        raise StartupError(f"{flag}: {error}") from error
     except ValueError as error:  # UnknownModel, ModelLoadError, bad options
         raise StartupError(f"--model {spec!r}: {error}") from error
 

@@ -18,6 +18,7 @@ from gaia.cli import (
     DATABASE_FLAGS,
     GFS_FLAGS,
     LOG_FLAGS,
+    RETENTION_FLAGS,
     WALLET_AND_CHAIN_FLAGS,
     Flag,
     add_flags,
@@ -43,6 +44,12 @@ VALIDATOR_FLAGS: tuple[Flag, ...] = (
          int),
     Flag("--weights-interval-s", "validator.weights_interval_s", "seconds between weight sets",
          float),
+    Flag("--fallback-weight-uid", "validator.fallback_weight_uid",
+         "uid that gets the whole weight when no score is positive", int),
+    Flag("--paused", "validator.paused",
+         "create no run and start no miner chain, whatever `admin pause`/`resume` set; started "
+         "chains, metagraph sync and weights go on",
+         extra=(("action", "store_const"), ("const", True))),
     Flag("--scoring-processes", "validator.scoring_processes",
          "processes for heavy scoring (unset: what this machine can give; 0: in this process)",
          int),
@@ -53,9 +60,15 @@ VALIDATOR_FLAGS: tuple[Flag, ...] = (
          "its scoring processes (default: <cache-dir>/references)", Path),
     Flag("--data.reference-cache-max-gb", "data.reference_cache_max_gb",
          "disk the reference cache keeps after each fill", float),
+    Flag("--metrics.port", "metrics.port",
+         "serve unsigned /metrics and /healthz on this port (unset: no listener)", int),
+    Flag("--metrics.host", "metrics.host", "address the /metrics listener binds"),
+    Flag("--metrics.unclaimed-after-s", "metrics.unclaimed_after_s",
+         "/healthz is 503 once a due job waited this long and this worker claimed nothing",
+         float),
 )
 FLAGS = (DATABASE_FLAGS + WALLET_AND_CHAIN_FLAGS + AXON_POLICY_FLAGS + GFS_FLAGS + VALIDATOR_FLAGS
-         + LOG_FLAGS)
+         + RETENTION_FLAGS + LOG_FLAGS)
 
 
 def build_parser(defaults: Settings) -> argparse.ArgumentParser:
@@ -77,11 +90,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     base = env_settings("python -m gaia.validator")
     args, settings = parse_settings(build_parser(base), argv, FLAGS, base)
     configure_logging(settings.log_level)
+    from gaia.validator.listener import ListenerUnavailable
     from gaia.validator.runtime import WalletError, run_validator
 
     try:
         asyncio.run(run_validator(settings, with_scheduler=args.mode == "run"))
-    except (SchemaOutOfDate, WalletError, DatabaseUnavailable) as error:
+    except (SchemaOutOfDate, WalletError, DatabaseUnavailable, ListenerUnavailable) as error:
         print(f"gaia.validator: {error}", file=sys.stderr)
         return 2
     return 0

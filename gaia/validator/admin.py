@@ -8,7 +8,9 @@
     reseed RUN_ID                    download a run's GFS data again and continue
     rescore RUN_ID [--hotkey H]      recompute the ERA5 scores and roll-up of scored miners
     weights [--submit]               the weights the scores give now (and submit them)
+    pause [--reason TEXT] | resume   no new run or miner chain on any host (gaia/validator/pause.py)
     metagraph                        the neurons as this validator sees them (stake in alpha)
+    purge [--dry-run]                finished runs past --run-retention-days go (admin_purge.py)
     db upgrade|downgrade|current     the database's migrations (gaia/validator/admin_db.py)
 
 Settings as for ``python -m gaia.validator`` (``GAIA_*``, ``.env``, the flags below).
@@ -31,6 +33,7 @@ from gaia.cli import (
     DATABASE_FLAGS,
     GFS_FLAGS,
     LOG_FLAGS,
+    RETENTION_FLAGS,
     WALLET_AND_CHAIN_FLAGS,
     add_flags,
     configure_logging,
@@ -50,11 +53,13 @@ from gaia.tasks.defined_tasks.weather.pipeline.payloads import (
 )
 from gaia.tasks.defined_tasks.weather.pipeline.workers import all_policies
 from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus, RunMode, RunStatus
-from gaia.validator import admin_db
+from gaia.validator import admin_db, admin_purge, pause
 from gaia.validator.database import validator_database_manager as db
+from gaia.validator.run_retention import RunRetention
 from gaia.validator.runtime import WalletError
 
-FLAGS = DATABASE_FLAGS + WALLET_AND_CHAIN_FLAGS + AXON_POLICY_FLAGS + GFS_FLAGS + LOG_FLAGS
+FLAGS = (DATABASE_FLAGS + WALLET_AND_CHAIN_FLAGS + AXON_POLICY_FLAGS + GFS_FLAGS + RETENTION_FLAGS
+         + LOG_FLAGS)
 
 
 class AdminError(Exception):
@@ -81,7 +86,8 @@ async def show_runs(session: AsyncSession, limit: int) -> str:
         states = " ".join(f"{status.value}={n}" for status, n in counts)
         rows.append((run.id, f"{run.gfs_init_time:%Y-%m-%d %HZ}", run.mode.value,
                      run.status.value, states, run.error))
-    return _table(rows, ("run", "init", "mode", "status", "miners", "error"))
+    return (await pause.status_line(session) + "\n"
+            + _table(rows, ("run", "init", "mode", "status", "miners", "error")))
 
 
 async def show_responses(session: AsyncSession, run_id: int) -> str:
@@ -189,6 +195,7 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
     add_flags(parser, FLAGS, defaults)
     commands = parser.add_subparsers(dest="command", required=True)
     admin_db.add_parser(commands)
+    admin_purge.add_parser(commands)
     commands.add_parser("runs", help="recent runs").add_argument(
         "--limit", type=_positive(int), default=10)
     commands.add_parser("responses", help="miners of one run").add_argument("run_id", type=int)
@@ -207,6 +214,10 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
     rescore.add_argument("--hotkey")
     commands.add_parser("weights", help="weights from the scores now").add_argument(
         "--submit", action="store_true", help="also submit them to the chain")
+    commands.add_parser(
+        "pause", help="create no new run and start no miner chain, on every validator process; "
+        "started chains drain").add_argument("--reason", default="", help="shown by runs")
+    commands.add_parser("resume", help="undo pause; the day's run follows if its window is open")
     commands.add_parser(
         "metagraph", help="the neurons as this validator sees them: uid, hotkey, stake (in the "
         "subnet's alpha), validator permit, axon, and whether it would query them")
@@ -247,6 +258,9 @@ async def run_command(settings: Settings, args: argparse.Namespace) -> str:
     queue = JobQueue(all_policies())
     try:
         await check_connection(engine, settings.database_url)
+        if args.command == "purge":
+            return await admin_purge.purge_command(
+                factory, RunRetention.of(settings.validator), system_clock(), dry_run=args.dry_run)
         async with factory.begin() as session:
             match args.command:
                 case "runs":
@@ -263,6 +277,10 @@ async def run_command(settings: Settings, args: argparse.Namespace) -> str:
                     return await requeue_miner(session, queue, args.run_id, args.hotkey)
                 case "reseed":
                     return await reseed_run(session, queue, args.run_id)
+                case "pause":
+                    return await pause.pause(session, args.reason, system_clock())
+                case "resume":
+                    return await pause.resume(session)
         from gaia.validator.admin_scoring import rescore_run, show_weights
 
         if args.command == "rescore":

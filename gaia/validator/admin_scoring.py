@@ -18,7 +18,7 @@ from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus
 from gaia.validator.database import validator_database_manager as db
 from gaia.validator.periodic import package_version_key
 from gaia.validator.runtime import load_wallet
-from gaia.validator.weights import NoPositiveScores, compute_weights
+from gaia.validator.weights import weights_to_submit
 
 
 async def rescore_run(
@@ -55,14 +55,12 @@ async def show_weights(
     async with factory() as session:
         runs = await db.latest_scored_runs(session, window)
         registered = await db.registrations(session)
-    if not runs:
-        return "no live run with day-1 scores yet"
-    try:
-        vector = compute_weights(runs, registered, window=window)
-    except NoPositiveScores:
-        return f"no registered hotkey has a positive score over the last {len(runs)} runs"
-    lines = [f"uid {uid}: {weight:.6f}" for uid, weight in zip(vector.uids, vector.weights,
-                                                              strict=True)]
+    chosen = weights_to_submit(runs, registered, window=window,
+                               fallback_uid=settings.validator.fallback_weight_uid)
+    vector = chosen.vector
+    lines = [f"fallback: {chosen.fallback_reason}"] if chosen.fallback_reason else []
+    lines += [f"uid {uid}: {weight:.6f}" for uid, weight in zip(vector.uids, vector.weights,
+                                                               strict=True)]
     if submit:
         wallet, hotkey = load_wallet(settings)
         chain = build_chain_client(settings.chain, hotkey=hotkey, wallet=wallet)

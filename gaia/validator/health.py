@@ -1,4 +1,5 @@
-"""One log line a minute with the validator's health: jobs by state, runs by status."""
+"""One log line a minute with the validator's health: pause state, jobs by state, runs by
+status."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gaia.database.validator_schema import WeatherForecastRun
 from gaia.jobs.queue import job_counts
+from gaia.validator.pause import pause_state
 
 log = logging.getLogger("gaia.validator.health")
 
@@ -34,11 +36,14 @@ def format_snapshot(snapshot: dict[str, dict[str, int]]) -> str:
 
 
 async def log_health(
-    session_factory: async_sessionmaker[AsyncSession], stop: asyncio.Event, every_s: float = 60.0
+    session_factory: async_sessionmaker[AsyncSession], stop: asyncio.Event, every_s: float = 60.0,
+    *, paused_by_setting: bool = False,
 ) -> None:
     while not stop.is_set():
         async with session_factory() as session:
-            log.info("health %s", format_snapshot(await health_snapshot(session)))
+            state = await pause_state(session, forced=paused_by_setting)
+            log.info("health %s %s", state.describe(),
+                     format_snapshot(await health_snapshot(session)))
         try:
             await asyncio.wait_for(stop.wait(), timeout=every_s)
         except TimeoutError:

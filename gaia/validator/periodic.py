@@ -8,6 +8,10 @@ trouble becomes a typed outcome with the chain's own words, never a crash:
 - the weights rate limit → ``Retry`` after exactly the wait the chain names;
 - a hotkey not registered on the subnet, or a weights vector this subnet does not accept →
   ``Invalid``: this slot's job fails at once (the next slot tries again) and says why.
+
+Weights are never skipped: with no positive score the job submits the fallback (the whole
+weight on ``validator.fallback_weight_uid``) and logs why (:func:`weights_to_submit`). A
+pause (:mod:`gaia.validator.pause`) stops neither job.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from gaia.jobs.policy import RetryPolicy
 from gaia.jobs.registry import JobContext
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import PeriodicPayload
 from gaia.validator.database import validator_database_manager as db
-from gaia.validator.weights import NoPositiveScores, compute_weights, version_key
+from gaia.validator.weights import version_key, weights_to_submit
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,7 @@ class PeriodicContext:
     session_factory: async_sessionmaker[AsyncSession]
     chain: ChainClient
     weights_window: int
+    fallback_uid: int  # validator.fallback_weight_uid
 
 
 async def sync_metagraph(ctx: PeriodicContext, payload: PeriodicPayload, job: JobContext) -> None:
@@ -65,14 +70,11 @@ async def submit_weights(ctx: PeriodicContext, payload: PeriodicPayload, job: Jo
     async with ctx.session_factory() as session:
         runs = await db.latest_scored_runs(session, ctx.weights_window)
         registered = await db.registrations(session)
-    if not runs:
-        job.log.info("no live run with day-1 scores yet: no weights to set")
-        return
-    try:
-        vector = compute_weights(runs, registered, window=ctx.weights_window)
-    except NoPositiveScores:
-        job.log.warning("no registered hotkey has a positive score over %d runs", len(runs))
-        return
+    chosen = weights_to_submit(runs, registered, window=ctx.weights_window,
+                               fallback_uid=ctx.fallback_uid)
+    if chosen.fallback_reason is not None:
+        job.log.warning("fallback weights: %s", chosen.fallback_reason)
+    vector = chosen.vector
     try:
         confirmation = await ctx.chain.set_weights(
             vector.uids, vector.weights, package_version_key()
@@ -84,7 +86,8 @@ async def submit_weights(ctx: PeriodicContext, payload: PeriodicPayload, job: Jo
     except ChainError as error:
         raise Retry(f"set_weights: {error}") from error
     sent = ", ".join(f"{uid}:{w:.4f}" for uid, w in zip(vector.uids, vector.weights, strict=True))
-    job.log.info("weights from %d runs %s: %s", len(runs), confirmation, sent)
+    source = "the fallback" if chosen.fallback_reason else f"{len(runs)} runs"
+    job.log.info("weights from %s %s: %s", source, confirmation, sent)
 
 
 def weights_refused(refusal: ChainRefused) -> Invalid | Retry:

@@ -33,10 +33,16 @@ from gaia.tasks.defined_tasks.weather.pipeline.scoring_service import (
     ScoringService,
 )
 from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming
-from gaia.tasks.defined_tasks.weather.pipeline.workers import all_policies, build_registry
+from gaia.tasks.defined_tasks.weather.pipeline.workers import (
+    SCORING_JOBS,
+    all_policies,
+    build_registry,
+)
 from gaia.tasks.defined_tasks.weather.retention import schedule_retention_warnings
-from gaia.validator import periodic
+from gaia.validator import periodic, run_retention
 from gaia.validator.health import log_health
+from gaia.validator.metrics import ValidatorMetrics
+from gaia.validator.probe import ValidatorProbe, metrics_listener
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +80,7 @@ class ValidatorParts:
     engine: AsyncEngine
     worker: Worker
     scheduler: Scheduler | None
+    probe: ValidatorProbe  # /metrics and /healthz of this process
 
 
 @contextlib.asynccontextmanager
@@ -88,7 +95,7 @@ async def validator_parts(
         wallet, hotkey = load_wallet(settings)
         session_factory = async_sessionmaker(engine, expire_on_commit=False)
         chain = build_chain_client(settings.chain, hotkey=hotkey, wallet=wallet)
-        gfs = _gfs_source(settings)
+        gfs = _gfs_source(settings, clock)
         signed = SignedClient(wallet, timeout=settings.data.http_timeout_s)
         processes = resolve_scoring_processes(settings.validator)
         scoring = ScoringService(ScoringEnvironment.from_settings(settings), signed,
@@ -104,12 +111,12 @@ async def validator_parts(
         await engine.dispose()
 
 
-def _gfs_source(settings: Settings) -> GfsSource:
+def _gfs_source(settings: Settings, clock: Clock) -> GfsSource:
     return GfsSource(
         settings.data.gfs_base_url, settings.data.cache_dir.expanduser(),
         fallback_base_url=settings.data.gfs_fallback_url or None,
         max_concurrency=settings.data.download_concurrency,
-        timeout_s=settings.data.http_timeout_s,
+        timeout_s=settings.data.http_timeout_s, clock=clock,
     )
 
 
@@ -126,11 +133,17 @@ def _assemble(
         clock=clock, gfs=gfs, chain=chain, miners=MinerClient(signed),
         forecasts=scoring, own_hotkey=hotkey,
     )
-    periodic_ctx = periodic.PeriodicContext(session_factory, chain, v.weights_window_runs)
-    registry = build_registry(context, periodic_ctx, scoring_processes=scoring_processes)
+    periodic_ctx = periodic.PeriodicContext(session_factory, chain, v.weights_window_runs,
+                                            v.fallback_weight_uid)
+    retention = run_retention.RetentionContext.of(settings, session_factory, clock)
+    registry = build_registry(context, periodic_ctx, scoring_processes=scoring_processes,
+                              retention=retention)
+    metrics = ValidatorMetrics(clock, scoring_job_types=SCORING_JOBS)
     worker = Worker(asyncpg_dsn(settings.database_url), registry, session_factory,
                     WorkerOptions.from_settings(v, shutdown_grace_s=v.shutdown_grace_s),
-                    clock=clock)
+                    clock=clock, observer=metrics)
+    probe = ValidatorProbe(metrics, session_factory, clock,
+                           unclaimed_after_s=settings.metrics.unclaimed_after_s)
     for line in schedule_retention_warnings(timing, context.era5_leads):
         log.warning("retention: %s", line)
     scheduler = None
@@ -139,13 +152,16 @@ def _assemble(
             PeriodicJob(periodic.METAGRAPH_SYNC,
                         timedelta(seconds=settings.chain.metagraph_refresh_s)),
             PeriodicJob(periodic.SET_WEIGHTS, timedelta(seconds=v.weights_interval_s)),
-        ])
-    return ValidatorParts(engine, worker, scheduler)
+            PeriodicJob(run_retention.RETENTION, run_retention.PURGE_EVERY),
+        ], paused_by_setting=v.paused)
+    return ValidatorParts(engine, worker, scheduler, probe)
 
 
 async def run_validator(settings: Settings, *, with_scheduler: bool) -> None:
-    """Run until SIGTERM/SIGINT: workers, and (unless worker-only) scheduler and health log."""
-    async with validator_parts(settings, with_scheduler=with_scheduler) as parts:
+    """Run until SIGTERM/SIGINT: workers, the metrics listener when ``--metrics.port`` is
+    set, and (unless worker-only) scheduler and health log."""
+    async with (validator_parts(settings, with_scheduler=with_scheduler) as parts,
+                metrics_listener(settings.metrics, parts.probe)):
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -155,5 +171,6 @@ async def run_validator(settings: Settings, *, with_scheduler: bool) -> None:
             group.create_task(parts.worker.run())
             if parts.scheduler is not None:
                 group.create_task(parts.scheduler.run(stop))
-                group.create_task(log_health(session_factory, stop))
+                group.create_task(log_health(session_factory, stop,
+                                             paused_by_setting=settings.validator.paused))
         log.info("validator stopped")

@@ -12,6 +12,12 @@
    registration time, so a previous holder of a UID (or an earlier registration of the
    same hotkey) never passes its scores on; a hotkey not registered now gets nothing.
 
+5. When no registered hotkey averages above 0 (a fresh database before its first day-1
+   scores, or every miner failing), the whole weight goes to ``fallback_uid``
+   (``validator.fallback_weight_uid``, 0 by default: the subnet owner's uid, the usual
+   convention), so the validator still sets weights and the chain does not count it inactive
+   (:func:`weights_to_submit`).
+
 SCORING.md has a worked example that tests/unit/weights reproduces.
 """
 
@@ -94,6 +100,33 @@ def compute_weights(
     weights = to_weights(average_scores(runs, registered, window=window), power)
     pairs = sorted((uids[hotkey], weight) for hotkey, weight in weights.items())
     return WeightVector(tuple(uid for uid, _ in pairs), tuple(weight for _, weight in pairs))
+
+
+@dataclass(frozen=True)
+class ChosenWeights:
+    vector: WeightVector
+    fallback_reason: str | None  # why the fallback was submitted; None: from the scores
+
+
+def weights_to_submit(
+    runs: Iterable[RunScores],
+    registrations: Iterable[Registration],
+    *,
+    window: int,
+    fallback_uid: int,
+    power: float = DEFAULT_POWER,
+) -> ChosenWeights:
+    """The weights from the scores, or the whole weight on ``fallback_uid`` (and why) when
+    no registered hotkey has a positive score."""
+    runs = list(runs)
+    try:
+        return ChosenWeights(compute_weights(runs, registrations, window=window, power=power),
+                             None)
+    except NoPositiveScores:
+        why = (f"no registered hotkey has a positive score over the latest {len(runs)} runs"
+               if runs else "no live run has day-1 scores yet")
+        return ChosenWeights(WeightVector((fallback_uid,), (1.0,)),
+                             f"{why}: the whole weight goes to fallback uid {fallback_uid}")
 
 
 def version_key(version: str) -> int:

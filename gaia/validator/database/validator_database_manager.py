@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import Select, case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -325,14 +325,13 @@ def _miner_row(neuron: Neuron) -> dict[str, object]:
     }
 
 
-async def latest_scored_runs(session: AsyncSession, window: int) -> list[RunScores]:
-    """Roll-up scores of the ``window`` latest live runs whose day-1 phase is over (newest
-    first; hindcasts never count): no response of theirs is before ``day1_scored``, so
-    every miner of theirs has a run score or never will.
+def weights_window(window: int) -> Select[int, datetime]:
+    """(run id, queried_at) of the ``window`` latest live runs whose day-1 phase is over
+    (newest first; hindcasts never count): the runs the weights read, and retention keeps.
 
     A run's ``queried_at`` is when it fanned out to its miners (its responses' creation)."""
     queried_at = func.min(WeatherMinerResponse.created_at)
-    runs = (await session.execute(
+    return (
         select(WeatherForecastRun.id, queried_at)
         .join(WeatherMinerResponse, WeatherMinerResponse.run_id == WeatherForecastRun.id)
         .where(WeatherForecastRun.mode == RunMode.LIVE,
@@ -340,7 +339,13 @@ async def latest_scored_runs(session: AsyncSession, window: int) -> list[RunScor
         .group_by(WeatherForecastRun.id)
         .order_by(WeatherForecastRun.gfs_init_time.desc())
         .limit(window)
-    )).all()
+    )
+
+
+async def latest_scored_runs(session: AsyncSession, window: int) -> list[RunScores]:
+    """Roll-up scores of the :func:`weights_window` runs: no response of theirs is before
+    ``day1_scored``, so every miner of theirs has a run score or never will."""
+    runs = (await session.execute(weights_window(window))).all()
     if not runs:
         return []
     rows = await session.execute(

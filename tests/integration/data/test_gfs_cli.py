@@ -28,7 +28,7 @@ def test_inventory_marks_the_needed_messages(archive, archive_server, capsys) ->
     assert main(["inventory", "--base-url", archive.gfs_base_url(archive_server.url),
                  "--cycle", cycle, "--lead", "0"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 83
+    assert len(lines) == 89  # f000: 83 messages, the 3 statics and 3 beside them
     assert sum(line.startswith("*") for line in lines) == 69
     assert any(" RH:500 mb:anl" in line and line.startswith(" ") for line in lines)
 

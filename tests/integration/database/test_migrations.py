@@ -163,8 +163,10 @@ async def _catalog(url: str) -> list[tuple[str, ...]]:
         "SELECT table_name, column_name, data_type, coalesce(column_default, ''), is_nullable,"
         " coalesce(character_maximum_length::text, '') FROM information_schema.columns"
         f" WHERE table_schema = 'public' AND table_name <> '{VERSION}'",
+        # NOT NULL is compared through is_nullable above; PostgreSQL 18 also records it as a
+        # constraint row (contype 'n') named after the column's first name, which renames keep.
         "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint"
-        " WHERE connamespace = 'public'::regnamespace"
+        " WHERE connamespace = 'public'::regnamespace AND contype <> 'n'"
         f" AND conrelid::regclass::text <> '{VERSION}'",
         "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
         f" AND tablename <> '{VERSION}'",

@@ -81,7 +81,8 @@ async def test_weights_are_set_on_the_first_day(
         # registered before the run asked its miners
         await session.execute(update(Miner).values(registered_at=DAY - timedelta(days=1)))
     chain = StaticChainClient(chain_path, hotkey="5Validator")
-    ctx = periodic.PeriodicContext(session_factory, chain, weights_window=7)
+    ctx = periodic.PeriodicContext(session_factory, chain, weights_window=7,
+                                   fallback_uid=0)
     await periodic.submit_weights(ctx, PeriodicPayload(slot="day-one"), job(session_factory))
     sent = json.loads((chain.weights_dir / "5Validator.json").read_text())
     # averages over the window of 7: A 0.8/7, B 0.6/7, C 0; squared and normalised: 0.64 : 0.36

@@ -17,7 +17,7 @@ from gaia.tasks.defined_tasks.weather.pipeline.payloads import PeriodicPayload
 from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus as S
 from gaia.validator import periodic
 from gaia.validator.database import validator_database_manager as db
-from gaia.validator.weights import WeightVector
+from gaia.validator.weights import ChosenWeights, WeightVector
 from tests.fixtures.chain_standin import standin_init
 from tests.fixtures.standin_subnet import StandInSubnet, seed_subnet
 from tests.integration.validator.test_weights_from_day_one import DAY, add_run, job
@@ -43,7 +43,7 @@ async def scored(
 def _context(factory: async_sessionmaker, subnet: StandInSubnet,
              wallet: bt.Wallet | None = None) -> periodic.PeriodicContext:
     chain = subnet.client(wallet or subnet.validator)
-    return periodic.PeriodicContext(factory, chain, weights_window=7)
+    return periodic.PeriodicContext(factory, chain, weights_window=7, fallback_uid=0)
 
 
 async def _submit(factory: async_sessionmaker, ctx: periodic.PeriodicContext) -> None:
@@ -91,8 +91,8 @@ async def test_an_unbuildable_vector_is_invalid_not_a_traceback(
 ) -> None:
     # the database keeps uids unique; a bug upstream of the chain client must still end as a
     # clear job failure, not a traceback retried three times
-    monkeypatch.setattr(periodic, "compute_weights",
-                        lambda *_, **__: WeightVector((1, 1), (0.5, 0.5)))
+    monkeypatch.setattr(periodic, "weights_to_submit",
+                        lambda *_, **__: ChosenWeights(WeightVector((1, 1), (0.5, 0.5)), None))
     with pytest.raises(Invalid, match="uid 1 appears twice"):
         await _submit(session_factory, _context(session_factory, scored))
     assert scored.state().extrinsics == []

@@ -5,7 +5,8 @@
 * ``gfs/gfs.YYYYMMDD/HH/atmos/gfs.tHHz.pgrb2.0p25.fFFF`` (+ ``.idx``): real GRIB2 (ecCodes,
   NCEP keys) with wgrib2-style inventories: f000 (the analysis) and the forecast leads of
   each 6-hourly cycle. The file names are NOAA's, whatever the grid, so a ``GfsSource``
-  needs nothing but the base URL.
+  needs nothing but the base URL. Every f000 also carries the static fields (land cover,
+  orography, soil type: ``synthetic_statics`` of the seed), as the real one does.
 * ``era5.zarr``: zarr v2 with consolidated metadata and ARCO names, descending float32
   latitude, ascending int64 levels, float32 data, one chunk per time step; the time axis
   is padded past the data (missing chunks) and the root attrs ``valid_time_start`` /
@@ -13,7 +14,8 @@
 * ``climatology.zarr``: WeatherBench2 layout (hour, dayofyear, [level,] latitude,
   longitude), hour 0/6/12/18, the days of year the archive spans (the real store has
   1..366; readers select by value).
-* ``archive.json``: the ``ArchiveInfo`` below.
+* ``archive.json``: the ``ArchiveInfo`` below. Its ``format_version`` says what layout
+  wrote the archive; a cached archive that is not ``is_current`` must be rebuilt.
 
 Commands::
 
@@ -44,7 +46,12 @@ from gaia.tasks.defined_tasks.weather.data.era5 import LEXICON
 from gaia.tasks.defined_tasks.weather.data.gfs_writer import write_gfs_file
 from gaia.tasks.defined_tasks.weather.data.grib import GribEncoder
 from gaia.tasks.defined_tasks.weather.data.grid import Grid
-from gaia.tasks.defined_tasks.weather.data.synthetic import STEP_HOURS, Fields, SyntheticWeather
+from gaia.tasks.defined_tasks.weather.data.synthetic import (
+    STEP_HOURS,
+    Fields,
+    SyntheticWeather,
+    synthetic_statics,
+)
 from gaia.tasks.defined_tasks.weather.variables import (
     ALL_VARIABLES,
     MAX_LEAD_HOURS,
@@ -57,6 +64,8 @@ DEFAULT_FORECAST_HOURS: tuple[int, ...] = (6, 12, 18, 24)
 TRUTH_MARGIN_HOURS = MAX_LEAD_HOURS + 24  # truth needed after the last cycle
 PADDING_STEPS = 8  # time steps past valid_time_stop with no data, like the real store
 _COMPRESSOR = numcodecs.Blosc(cname="lz4", clevel=5)
+# 2: f000 files carry the static fields. Archives written before had no version (1).
+ARCHIVE_FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,12 @@ class ArchiveInfo:
     era5_path: str = "era5.zarr"
     climatology_path: str = "climatology.zarr"
     packing: str = field(default="grid_simple")
+    format_version: int = ARCHIVE_FORMAT_VERSION
+
+    @property
+    def is_current(self) -> bool:
+        """Whether this code's layout wrote the archive (else reuse means rebuild)."""
+        return self.format_version == ARCHIVE_FORMAT_VERSION
 
     @property
     def grid(self) -> Grid:
@@ -122,6 +137,7 @@ class ArchiveInfo:
         data["truth_until"] = datetime.fromisoformat(data["truth_until"])
         data["cycles"] = tuple(datetime.fromisoformat(c) for c in data["cycles"])
         data["forecast_hours"] = tuple(data["forecast_hours"])
+        data.setdefault("format_version", 1)
         return cls(**data)
 
 
@@ -169,12 +185,14 @@ def build_archive(
 
 def _write_gfs(info: ArchiveInfo, weather: SyntheticWeather, truths: list[Fields]) -> None:
     encoder = GribEncoder(info.grid, packing=info.packing)
+    statics = synthetic_statics(info.grid, info.seed)
     try:
         for cycle in info.cycles:
             step = weather.step_of(cycle)
             for lead in (0, *info.forecast_hours):
                 fields = weather.forecast(step, lead, truths[step + lead // STEP_HOURS])
-                write_gfs_file(info.gfs_dir, encoder, cycle, lead, fields)
+                write_gfs_file(info.gfs_dir, encoder, cycle, lead, fields,
+                               statics if lead == 0 else None)
     finally:
         encoder.close()
 

@@ -103,11 +103,15 @@ def build_dataset(
         )
         for name, values in arrays.items()
     }
-    coords: dict[str, object] = {
-        "time": times,
-        "latitude": ("latitude", grid.lat, {"units": "degrees_north"}),
-        "longitude": ("longitude", grid.lon, {"units": "degrees_east"}),
-    }
+    coords: dict[str, object] = {"time": times, **grid_coords(grid)}
     if any(is_level_variable(n) for n in arrays):
         coords["level"] = ("level", np.asarray(levels, dtype=np.int64), {"units": "hPa"})
     return xr.Dataset(data_vars, coords=coords)
+
+
+def grid_coords(grid: Grid) -> dict[str, object]:
+    """The latitude and longitude coordinates every dataset of a source carries."""
+    return {
+        "latitude": ("latitude", grid.lat, {"units": "degrees_north"}),
+        "longitude": ("longitude", grid.lon, {"units": "degrees_east"}),
+    }

@@ -24,6 +24,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -31,7 +32,9 @@ from types import TracebackType
 import httpx
 import xarray as xr
 
+from gaia.clock import Now, system_clock
 from gaia.net.retrying import RetriesExhausted, request_with_retries
+from gaia.tasks.defined_tasks.weather.data import gfs_cache
 from gaia.tasks.defined_tasks.weather.data.canonical import FieldAssembler
 from gaia.tasks.defined_tasks.weather.data.gfs_idx import (
     ByteRange,
@@ -42,7 +45,13 @@ from gaia.tasks.defined_tasks.weather.data.gfs_idx import (
     merge_ranges,
     needed_fields,
     parse_inventory,
+    select_codes,
     select_messages,
+)
+from gaia.tasks.defined_tasks.weather.data.gfs_statics import (
+    STATIC_CODES,
+    cache_key,
+    decode_statics,
 )
 from gaia.tasks.defined_tasks.weather.data.grib import DecodedField, GfsDecodeError, decode_message
 
@@ -81,10 +90,16 @@ def _check_utc(when: datetime) -> datetime:
 
 
 class MessageCache:
-    """On-disk cache of single GRIB2 messages, keyed by (cycle, lead, field)."""
+    """On-disk cache of single GRIB2 messages, keyed by (cycle, lead, field); bounded by
+    :func:`gfs_cache.prune`, which leaves a cycle alone while someone is :meth:`using` it."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, clock: Now = system_clock):
         self._root = Path(root)
+        self._clock = clock
+
+    def using(self, cycle: datetime) -> ExitStack:
+        """Hold ``cycle``'s messages against pruning; records the use on the clock."""
+        return gfs_cache.using(self._root, cycle, self._clock)
 
     def path(self, cycle: datetime, lead: int, key: FieldKey) -> Path:
         name, level = key
@@ -151,11 +166,12 @@ class GfsSource:
         max_retries: int = 4,
         backoff_s: float = 0.5,
         client: httpx.AsyncClient | None = None,
+        clock: Now = system_clock,
     ):
         self._bases = [base_url.rstrip("/")]
         if fallback_base_url:
             self._bases.append(fallback_base_url.rstrip("/"))
-        self._cache = MessageCache(Path(cache_dir))
+        self._cache = MessageCache(Path(cache_dir), clock)
         self._inventories: dict[str, tuple[list[IdxEntry], str]] = {}  # published files never change
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._decode_slots = asyncio.Semaphore(os.cpu_count() or 2)  # decoding is CPU-bound
@@ -195,6 +211,32 @@ class GfsSource:
         """The miner's inputs: analyses at [T0 - 6 h, T0]."""
         init = _check_utc(init_time)
         return await self.fetch_analysis([init - timedelta(hours=6), init])
+
+    async def fetch_statics(self, cycle: datetime) -> xr.Dataset:
+        """The static fields of the f000 file of ``cycle``: ``lsm``, ``z``, ``slt``.
+
+        float32 (latitude, longitude) on the coordinates ``fetch_inputs`` gives for that
+        cycle; units and the soil-type mapping in ``gfs_statics``. Messages are cached like
+        the others; a missing one raises ``GfsMessageMissing`` naming it.
+        """
+        cycle = _check_utc(cycle)
+        with await asyncio.to_thread(self._cache.using, cycle):
+            return await self._fetch_statics(cycle)
+
+    async def _fetch_statics(self, cycle: datetime) -> xr.Dataset:
+        cached = {name: self._cache.get(cycle, 0, cache_key(name)) for name in STATIC_CODES}
+        messages = {name: data for name, data in cached.items() if data is not None}
+        missing = {name: code for name, code in STATIC_CODES.items() if name not in messages}
+        if missing:
+            entries, url = await self._inventory(cycle, 0)
+            picked = select_codes(entries, missing, 0, source=url + ".idx")
+            bodies = await self.fetch_messages(url, list(picked.values()))
+            messages.update(zip(picked, bodies, strict=True))
+        async with self._decode_slots:
+            ds = await asyncio.to_thread(decode_statics, messages, gfs_file_path(cycle, 0))
+        for name in missing:
+            self._cache.put(cycle, 0, cache_key(name), messages[name])
+        return ds.assign_attrs(source="gfs", product="statics (f000)", cycle=cycle.isoformat())
 
     async def fetch_forecast(
         self, init_time: datetime, lead_hours: Sequence[int], *,
@@ -256,6 +298,12 @@ class GfsSource:
         raise GfsTransportError(f"{path}: no base URL answered: {reasons}")
 
     async def _fetch_file(
+        self, cycle: datetime, lead: int, keys: list[FieldKey], assembler: FieldAssembler
+    ) -> None:
+        with await asyncio.to_thread(self._cache.using, cycle):
+            await self._fetch_cached(cycle, lead, keys, assembler)
+
+    async def _fetch_cached(
         self, cycle: datetime, lead: int, keys: list[FieldKey], assembler: FieldAssembler
     ) -> None:
         """Decode every field of one file into ``assembler``: cached messages from disk,

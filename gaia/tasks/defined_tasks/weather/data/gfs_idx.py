@@ -8,12 +8,14 @@ and the last message's range is open-ended.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from gaia.tasks.defined_tasks.weather.variables import field_keys
 
 FieldKey = tuple[str, int | None]  # (canonical name, level in hPa or None)
+K = TypeVar("K")
 
 
 class InventoryError(ValueError):
@@ -135,7 +137,14 @@ def expected_ftime(lead_hours: int) -> tuple[str, ...]:
 def select_messages(
     entries: Sequence[IdxEntry], fields: Iterable[FieldKey], lead_hours: int, source: str = ""
 ) -> dict[FieldKey, IdxEntry]:
-    """Pick the entry of every field by exact VAR and LEVEL (and instantaneous FTIME).
+    """Pick the entry of every canonical field (see ``select_codes``)."""
+    return select_codes(entries, {field: grib_code(field) for field in fields}, lead_hours, source)
+
+
+def select_codes(
+    entries: Sequence[IdxEntry], codes: Mapping[K, GribCode], lead_hours: int, source: str = ""
+) -> dict[K, IdxEntry]:
+    """Pick the entry of every code by exact VAR and LEVEL (and instantaneous FTIME).
 
     The first matching line wins (duplicates describe the same field). Missing fields
     raise ``GfsMessageMissing`` naming each one and the file.
@@ -145,15 +154,14 @@ def select_messages(
     for entry in entries:
         if entry.ftime in ftimes:
             by_key.setdefault((entry.var, entry.level), entry)
-    picked: dict[FieldKey, IdxEntry] = {}
+    picked: dict[K, IdxEntry] = {}
     missing: list[str] = []
-    for field in fields:
-        code = grib_code(field)
+    for name, code in codes.items():
         found = by_key.get((code.var, code.level))
         if found is None:
             missing.append(f":{code.var}:{code.level}:{ftimes[0]}:")
         else:
-            picked[field] = found
+            picked[name] = found
     if missing:
         where = f" in {source}" if source else ""
         raise GfsMessageMissing(f"{len(missing)} message(s) missing{where}: {', '.join(missing)}")

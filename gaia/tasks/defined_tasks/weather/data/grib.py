@@ -10,10 +10,11 @@ from __future__ import annotations
 import struct
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import eccodes as ec
 import numpy as np
@@ -23,6 +24,7 @@ from gaia.tasks.defined_tasks.weather.data.grid import Grid
 from gaia.tasks.defined_tasks.weather.variables import STANDARD_GRAVITY, field_keys
 
 _MULTI_LOCK = threading.Lock()  # ecCodes' multi-field switch is process-global
+T = TypeVar("T")
 
 
 class GfsDecodeError(ValueError):
@@ -58,10 +60,12 @@ def check_message_bytes(data: bytes, what: str) -> None:
         )
 
 
+def _code_params(code: GribCode) -> tuple[int, int, int, int, int]:
+    return (code.discipline, code.category, code.number, code.surface_type, code.surface_value)
+
+
 _BY_PARAMS: dict[tuple[int, int, int, int, int], FieldKey] = {
-    (c.discipline, c.category, c.number, c.surface_type, c.surface_value): key
-    for key in field_keys()
-    for c in [grib_code(key)]
+    _code_params(grib_code(key)): key for key in field_keys()
 }
 
 
@@ -75,16 +79,19 @@ def _surface_value(handle: int) -> int:
     return round(scaled / 10 ** (factor or 0))
 
 
-def field_key_of(handle: int) -> FieldKey | None:
-    """The canonical field a GRIB2 handle holds, or None if it is not one of ours."""
-    params = (
+def _params(handle: int) -> tuple[int, int, int, int, int]:
+    return (
         ec.codes_get_long(handle, "discipline"),
         ec.codes_get_long(handle, "parameterCategory"),
         ec.codes_get_long(handle, "parameterNumber"),
         ec.codes_get_long(handle, "typeOfFirstFixedSurface"),
         _surface_value(handle),
     )
-    return _BY_PARAMS.get(params)
+
+
+def field_key_of(handle: int) -> FieldKey | None:
+    """The canonical field a GRIB2 handle holds, or None if it is not one of ours."""
+    return _BY_PARAMS.get(_params(handle))
 
 
 def _grid_of(handle: int) -> tuple[Grid, np.ndarray]:
@@ -114,15 +121,20 @@ def _lead_hours(handle: int) -> int:
     return int(ec.codes_get(handle, "endStep"))
 
 
-def decode_handle(handle: int, key: FieldKey) -> DecodedField:
-    """Read one field's values and metadata from an ecCodes handle."""
+def _read_values(handle: int, what: str) -> tuple[Grid, np.ndarray]:
+    """The handle's grid and float32 (latitude, longitude) values, missing points NaN."""
     grid, order = _grid_of(handle)
     values = ec.codes_get_values(handle).astype(np.float32)
     if values.size != grid.shape[0] * grid.shape[1]:
-        raise GfsDecodeError(f"{key}: {values.size} values for a {grid.shape} grid")
+        raise GfsDecodeError(f"{what}: {values.size} values for a {grid.shape} grid")
     if ec.codes_get(handle, "bitmapPresent"):
         values[values == ec.codes_get(handle, "missingValue")] = np.nan
-    field = values.reshape(grid.shape)[:, order]
+    return grid, values.reshape(grid.shape)[:, order]
+
+
+def decode_handle(handle: int, key: FieldKey) -> DecodedField:
+    """Read one field's values and metadata from an ecCodes handle."""
+    grid, field = _read_values(handle, str(key))
     if key[0] == "z":
         field = field * np.float32(STANDARD_GRAVITY)
     return DecodedField(key, field, grid, _ref_time(handle), _lead_hours(handle))
@@ -143,30 +155,50 @@ def _iter_multi(data: bytes) -> Iterator[int]:
                 ec.codes_grib_multi_support_off()
 
 
-def decode_message(data: bytes, key: FieldKey, what: str = "") -> DecodedField:
-    """Decode the field ``key`` from one GRIB2 message's bytes.
-
-    Raises ``GfsDecodeError`` if the bytes are not one complete message or do not hold
-    the field (the message names ``what``, e.g. the URL and inventory line).
-    """
-    label = what or f"{key}"
+def _decode_matching(
+    data: bytes, label: str, wanted: str, matches: Callable[[int], bool],
+    read: Callable[[int], T],
+) -> T:
+    """``read`` of the first field in one message's bytes that ``matches``."""
     check_message_bytes(data, label)
     try:
         handle = ec.codes_new_from_message(data)
     except ec.CodesInternalError as exc:
         raise GfsDecodeError(f"{label}: ecCodes cannot read the message: {exc}") from exc
     try:
-        if field_key_of(handle) == key:
-            return decode_handle(handle, key)
+        if matches(handle):
+            return read(handle)
     finally:
         ec.codes_release(handle)
     for sub in _iter_multi(data):
         try:
-            if field_key_of(sub) == key:
-                return decode_handle(sub, key)
+            if matches(sub):
+                return read(sub)
         finally:
             ec.codes_release(sub)
-    raise GfsDecodeError(f"{label}: message does not hold the field {key}")
+    raise GfsDecodeError(f"{label}: message does not hold the field {wanted}")
+
+
+def decode_message(data: bytes, key: FieldKey, what: str = "") -> DecodedField:
+    """Decode the field ``key`` from one GRIB2 message's bytes.
+
+    Raises ``GfsDecodeError`` if the bytes are not one complete message or do not hold
+    the field (the message names ``what``, e.g. the URL and inventory line).
+    """
+    return _decode_matching(data, what or f"{key}", f"{key}",
+                            lambda h: field_key_of(h) == key, lambda h: decode_handle(h, key))
+
+
+def decode_code(data: bytes, code: GribCode, what: str = "") -> tuple[Grid, np.ndarray]:
+    """The grid and values (GRIB units, no conversion) of the message holding ``code``.
+
+    For NCEP parameters that are not canonical fields (e.g. the static ``LAND:surface``);
+    errors as ``decode_message``.
+    """
+    wanted = f":{code.var}:{code.level}:"
+    params = _code_params(code)
+    return _decode_matching(data, what or wanted, wanted, lambda h: _params(h) == params,
+                            lambda h: _read_values(h, wanted))
 
 
 def decode_file(path: Path) -> list[DecodedField]:

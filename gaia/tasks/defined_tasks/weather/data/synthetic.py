@@ -14,6 +14,9 @@ Truth = climatological mean state + anomaly + small noise.
   climatology at long leads.
 * Forecasts: truth plus an error built the same way, growing with lead (10 % of the
   anomaly at analysis time), so GFS-like forecasts beat persistence at day 1.
+* Statics (``synthetic_statics``): round continents at random places plus an Antarctic
+  cap; orography 0 at sea rising to at most 4000 m inland; STATSGO soil classes over land
+  (land ice on the cap), 14 (water) at sea.
 """
 
 from __future__ import annotations
@@ -193,3 +196,43 @@ class SyntheticWeather:
         out = {name: truth[name] + growth * error[name] for name in truth}
         out["q"] = np.maximum(truth["q"] * (1 + growth * error["q"]), 1e-7)
         return out
+
+
+N_CONTINENTS = 7
+LAND_SOIL_CLASSES = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15)  # STATSGO, no water/ice
+WATER_CLASS, LAND_ICE_CLASS = 14, 16
+MAX_OROGRAPHY_M = 4000.0
+
+
+@dataclass(frozen=True)
+class StaticFields:
+    """Constant fields in GFS's units: land cover 1/0, orography (m), STATSGO soil class."""
+
+    land: np.ndarray
+    orography_m: np.ndarray
+    soil_class: np.ndarray
+
+
+def synthetic_statics(grid: Grid, seed: int) -> StaticFields:
+    """Deterministic statics on ``grid`` for ``seed`` (float64 (latitude, longitude))."""
+    rng = np.random.default_rng((seed, 3))
+    phi = np.deg2rad(grid.lat)[:, None]
+    lam = np.deg2rad(grid.lon)[None, :]
+    centre_phi = np.arcsin(rng.uniform(-0.8, 0.9, N_CONTINENTS))
+    centre_lam = rng.uniform(0, 2 * np.pi, N_CONTINENTS)
+    radius = np.deg2rad(rng.uniform(15, 40, N_CONTINENTS))
+    height = np.zeros(grid.shape)
+    for k in range(N_CONTINENTS):
+        cos_d = (np.sin(phi) * np.sin(centre_phi[k])
+                 + np.cos(phi) * np.cos(centre_phi[k]) * np.cos(lam - centre_lam[k]))
+        inland = 1 - np.arccos(np.clip(cos_d, -1, 1)) / radius[k]
+        height = np.maximum(height, inland)
+    cap = np.clip((np.deg2rad(-68) - phi) / np.deg2rad(22), 0, 1) * np.ones_like(lam)
+    land = (height > 0) | (cap > 0)
+    orography = MAX_OROGRAPHY_M * np.clip(np.maximum(height, 0.75 * cap), 0, 1) * land
+    boxes = rng.choice(LAND_SOIL_CLASSES, size=(12, 24))
+    rows = np.minimum(((90 - grid.lat) // 15).astype(int), 11)[:, None]
+    cols = ((grid.lon % 360) // 15).astype(int)[None, :]
+    soil = np.where(cap > 0, LAND_ICE_CLASS, boxes[rows, cols])
+    return StaticFields(land=land.astype(np.float64), orography_m=orography,
+                        soil_class=np.where(land, soil, WATER_CLASS).astype(np.float64))

@@ -9,19 +9,16 @@ never sits in memory whole::
 
 Each yielded ``state`` is a canonical dataset of one time (``time`` = T0 + lead).
 
-Room for Aurora: Aurora takes exactly two input times 6 h apart and rolls out in 6 h
-steps, so an ``AuroraModel`` implements this protocol by converting ``ForecastInputs``
-into an ``aurora.Batch`` (surface/atmospheric dicts with a history axis of 2, the
-static fields and the metadata from ``inputs.grid`` and ``inputs.init_time``), running
-``aurora.rollout`` as a generator, and converting each predicted batch back with
-``inputs.state_dataset``. It is registered by name in ``registry.py`` like the others;
-its checkpoint path is a constructor option, never read from the environment.
+A model that needs static fields (land-sea mask, orography, soil type) and has no file of
+its own sets ``needs_gfs_statics = True``: the miner then fetches them from the cycle's GFS
+f000 and hands them over in ``inputs.statics`` (see ``aurora_model.py``, the example of a
+model that does).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -56,6 +53,11 @@ class ForecastModel(Protocol):
     ) -> Iterator[tuple[int, xr.Dataset]]:
         """Yield ``(lead, state at T0 + lead)`` for each lead, in the order given."""
         ...
+
+
+def wants_gfs_statics(model: object) -> bool:
+    """Whether ``model`` asks for GFS's static fields (an optional ``needs_gfs_statics``)."""
+    return getattr(model, "needs_gfs_statics", False) is True
 
 
 def _dims_for(name: str) -> tuple[str, ...]:
@@ -98,28 +100,44 @@ def _field(ds: xr.Dataset, name: str) -> np.ndarray:
     return values
 
 
+def _statics(ds: xr.Dataset, grid: Grid) -> dict[str, np.ndarray]:
+    if Grid.from_dataset(ds) != grid:
+        raise InvalidInputs("the static fields are not on the grid of the inputs")
+    arrays = {}
+    for name in ds.data_vars:
+        values = np.asarray(ds[name].transpose("latitude", "longitude").values, np.float32)
+        if not np.all(np.isfinite(values)):
+            raise InvalidInputs(f"static field {name!r} holds NaN or infinite values")
+        arrays[str(name)] = values
+    return arrays
+
+
 @dataclass(frozen=True)
 class ForecastInputs:
     """The two canonical input states; built only through :meth:`from_dataset`.
 
     ``fields`` maps each variable to a float32 array of shape (2, [level,] lat, lon),
-    index 0 at T0-6h and index 1 at T0.
+    index 0 at T0-6h and index 1 at T0. ``statics`` (empty unless the model asked for them)
+    maps each static field to a float32 (lat, lon) array on the same grid.
     """
 
     init_time: np.datetime64
     grid: Grid
     levels: tuple[int, ...]
     fields: Mapping[str, np.ndarray]
+    statics: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def from_dataset(cls, ds: xr.Dataset) -> ForecastInputs:
-        """Check ``ds`` against the canonical form and take its arrays as float32."""
+    def from_dataset(cls, ds: xr.Dataset, statics: xr.Dataset | None = None) -> ForecastInputs:
+        """Check ``ds`` (and ``statics``) against the canonical form; arrays as float32."""
         if not ds.data_vars:
             raise InvalidInputs("inputs hold no variables")
         init_time = _check_times(ds)
         levels = _check_levels(ds)
+        grid = Grid.from_dataset(ds)
         fields = {str(name): _field(ds, str(name)) for name in ds.data_vars}
-        return cls(init_time=init_time, grid=Grid.from_dataset(ds), levels=levels, fields=fields)
+        static = _statics(statics, grid) if statics is not None else {}
+        return cls(init_time=init_time, grid=grid, levels=levels, fields=fields, statics=static)
 
     @property
     def variables(self) -> tuple[str, ...]:

@@ -1,4 +1,7 @@
-"""Forecast models by name: ``get_model("spectral_advection", tau_hours=120)``."""
+"""Forecast models by name: ``get_model("spectral_advection", tau_hours=120)``.
+
+``aurora`` takes the options of ``aurora_loader.load_aurora`` (variant, checkpoint, ...).
+"""
 
 from __future__ import annotations
 
@@ -12,10 +15,19 @@ from gaia.tasks.defined_tasks.weather.inference.models import (
     SpectralAdvection,
 )
 
+
+def _aurora(**options: Any) -> ForecastModel:
+    """Microsoft Aurora (the ``aurora`` extra), imported only when asked for."""
+    from gaia.tasks.defined_tasks.weather.inference.aurora_loader import load_aurora
+
+    return load_aurora(**options)
+
+
 MODELS: dict[str, Callable[..., ForecastModel]] = {
     "persistence": Persistence,
     "spectral_advection": SpectralAdvection,
     "noisy_persistence": NoisyPersistence,
+    "aurora": _aurora,
 }
 
 

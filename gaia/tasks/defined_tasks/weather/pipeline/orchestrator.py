@@ -26,13 +26,17 @@ from gaia.tasks.defined_tasks.weather.pipeline.payloads import (
 )
 from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus, RunStatus
 from gaia.validator.database import validator_database_manager as db
+from gaia.validator.pause import hold_if_paused
 
 GFS_RECHECK = timedelta(minutes=10)
 
 
 async def create_run(ctx: PipelineContext, payload: RunCreatePayload, job: JobContext) -> None:
-    """``weather.run.create``: the run row (one per init time and mode) and its seed job."""
+    """``weather.run.create``: the run row (one per init time and mode) and its seed job.
+    Held while the validator is paused (:mod:`gaia.validator.pause`)."""
     async with ctx.session_factory.begin() as session:
+        await hold_if_paused(session, forced=ctx.settings.paused, what="run creation",
+                             now=ctx.clock(), deadline=payload.commit_deadline)
         run_id, created = await db.create_run(
             session, payload.init_time, payload.mode, payload.commit_deadline
         )
@@ -99,7 +103,12 @@ async def _warm_day1_references(ctx: PipelineContext, init_time: datetime, job: 
 async def orchestrate_run(ctx: PipelineContext, payload: RunPayload, job: JobContext) -> None:
     """``weather.orchestrate``: sync the metagraph, then one response row and one
     ``weather.query_miner`` per eligible miner and the run to ``querying_miners``, in one
-    transaction."""
+    transaction. Held while the validator is paused: a miner's chain starts here."""
+    async with ctx.session_factory() as session:
+        run = await db.get_run(session, payload.run_id)
+        if run.status is RunStatus.GFS_READY:
+            await hold_if_paused(session, forced=ctx.settings.paused, what="fan-out",
+                                 now=ctx.clock(), deadline=run.commit_deadline)
     try:
         neurons = await ctx.chain.metagraph()
     except ChainError as error:

@@ -6,6 +6,10 @@ run; periodic jobs carry their slot (``validator.metagraph_sync:2026-11-28T18:10
 slot whose job exists (live or finished) is not enqueued again. Time comes from the injected
 clock; the scheduler does no work itself. Between ticks it sleeps, on that clock, until the
 next moment something becomes due (:meth:`Scheduler.next_due`), at most ``max_sleep_s``.
+
+While the validator is paused (:mod:`gaia.validator.pause`) the day's run is not enqueued and
+its slot stays unused: the first tick after ``resume`` enqueues it if its commit window is
+still open. Periodic work (metagraph sync, weights) is enqueued paused or not.
 """
 
 from __future__ import annotations
@@ -23,9 +27,15 @@ from gaia.clock import Now, sleep_for
 from gaia.jobs.queue import JobQueue, singleton_key_used
 from gaia.jobs.retry_config import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import PeriodicPayload, RunCreatePayload
-from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming, next_slot, periodic_slot
+from gaia.tasks.defined_tasks.weather.pipeline.timing import (
+    DailyRun,
+    RunTiming,
+    next_slot,
+    periodic_slot,
+)
 from gaia.tasks.defined_tasks.weather.states import RunMode
 from gaia.validator.database import validator_database_manager as db
+from gaia.validator.pause import pause_state
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +54,16 @@ class Scheduler:
         timing: RunTiming,
         clock: Now,
         periodic: Sequence[PeriodicJob] = (),
+        *,
+        paused_by_setting: bool = False,
     ) -> None:
         self._session_factory = session_factory
         self._queue = queue
         self._timing = timing
         self._clock = clock
         self._periodic = tuple(periodic)
+        self._paused_by_setting = paused_by_setting
+        self._held_slot: str | None = None  # the day whose run a pause held (logged once)
 
     async def tick(self) -> list[str]:
         """Enqueue whatever is due now; returns the singleton keys it enqueued."""
@@ -57,7 +71,7 @@ class Scheduler:
         enqueued = []
         async with self._session_factory.begin() as session:
             due = self._timing.due_run(now)
-            if due is not None and not await db.run_exists(session, due.init_time, RunMode.LIVE):
+            if due is not None and await self._run_wanted(session, due):
                 key = f"{WeatherJob.RUN_CREATE}:{due.slot_key}"
                 payload = RunCreatePayload(init_time=due.init_time, mode=RunMode.LIVE,
                                            commit_deadline=due.commit_deadline)
@@ -71,6 +85,19 @@ class Scheduler:
                 if await self._enqueue_once(session, job.job_type, PeriodicPayload(slot=slot), key):
                     enqueued.append(key)
         return enqueued
+
+    async def _run_wanted(self, session: AsyncSession, due: DailyRun) -> bool:
+        """The day's run does not exist yet and the validator is not paused."""
+        if await db.run_exists(session, due.init_time, RunMode.LIVE):
+            return False
+        state = await pause_state(session, forced=self._paused_by_setting)
+        if not state.paused:
+            return True
+        if self._held_slot != due.slot_key:
+            log.info("run for GFS %s due, not created: validator %s", due.init_time,
+                     state.describe())
+            self._held_slot = due.slot_key
+        return False
 
     async def _enqueue_once(
         self, session: AsyncSession, job_type: str, payload: BaseModel, key: str

@@ -34,14 +34,14 @@ from gaia.tasks.defined_tasks.weather.pipeline.steps import (
     poll_miner_step,
     query_miner_step,
 )
-from gaia.validator import periodic
+from gaia.validator import periodic, run_retention
 
 SCORING_GROUP = "scoring"
 SCORING_JOBS = frozenset({WeatherJob.DAY1_SCORE, WeatherJob.ERA5_SCORE})
 
 
 def all_policies() -> Mapping[str, RetryPolicy]:
-    return {**RETRY_CONFIG, **periodic.PERIODIC_POLICIES}
+    return {**RETRY_CONFIG, **periodic.PERIODIC_POLICIES, **run_retention.POLICIES}
 
 
 def scoring_limit(scoring_processes: int) -> ConcurrencyLimit:
@@ -51,6 +51,7 @@ def scoring_limit(scoring_processes: int) -> ConcurrencyLimit:
 
 def build_registry(
     ctx: PipelineContext, periodic_ctx: periodic.PeriodicContext, *, scoring_processes: int,
+    retention: run_retention.RetentionContext,
 ) -> JobRegistry:
     """``scoring_processes``: the scoring service's processes (resolved, 0: in-process)."""
     registry = JobRegistry()
@@ -63,6 +64,9 @@ def build_registry(
         registry.register(job_type, partial(handler, periodic_ctx),
                           policy=periodic.PERIODIC_POLICIES[job_type],
                           payload_model=PeriodicPayload)
+    registry.register(run_retention.RETENTION, partial(run_retention.retain, retention),
+                      policy=run_retention.POLICIES[run_retention.RETENTION],
+                      payload_model=PeriodicPayload)
     return registry
 
 
