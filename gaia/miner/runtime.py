@@ -38,6 +38,7 @@ from gaia.miner.deps import MinerServices
 from gaia.miner.forecasts import ForecastFiles
 from gaia.miner.jobs import JobService, RetryPolicy
 from gaia.miner.metrics import MinerMetrics
+from gaia.miner.observability import model_identity
 from gaia.miner.pipeline import PipelineContext, run_job, store_dir
 from gaia.miner.runner import JobRunner
 from gaia.miner.startup import build_model, load_wallet, make_directory, open_database
@@ -132,8 +133,7 @@ async def publish_axon(chain: ChainClient, ip: str, port: int, retry_s: float) -
 
 def _identity_words(model: object) -> str:
     """``, variant Aurora, checkpoint_sha256 …`` for a model that says what it is."""
-    identity = getattr(model, "identity", None) or {}
-    return "".join(f", {key} {value}" for key, value in identity.items())
+    return "".join(f", {key} {value}" for key, value in (model_identity(model) or {}).items())
 
 
 class MinerRuntime:

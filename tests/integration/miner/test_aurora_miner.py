@@ -12,6 +12,7 @@ import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -72,14 +73,15 @@ async def forecast_of(miner: MinerProcess, archive: MinerArchive, client: Signed
                        status.manifest_hash)
 
 
-async def check_every_lead(forecast: ForecastRef, client: SignedClient, grid: Grid) -> None:
+async def check_leads(forecast: ForecastRef, client: SignedClient, grid: Grid,
+                      leads: tuple[int, ...] = FORECAST_LEAD_HOURS) -> None:
     signed = await fetch_verified_manifest(client, forecast.base_url, forecast.job_id,
                                            forecast.hotkey, forecast.manifest_hash)
     opened = await open_verified_forecast(client, forecast.base_url, forecast.job_id,
                                           signed.manifest, signed.manifest_hash)
     assert opened.grid == grid and opened.lead_hours == FORECAST_LEAD_HOURS
     assert len(opened.fields) == 69
-    for lead in FORECAST_LEAD_HOURS:
+    for lead in leads:
         fields = await load_lead(opened, lead)
         assert set(fields.arrays) == set(opened.fields)
         for key, values in fields.arrays.items():
@@ -109,9 +111,13 @@ async def test_aurora_with_gfs_statics_through_the_miner(
     miner = aurora_miner(miner_identities, miner_archive, tmp_path / "miner", tiny_checkpoint)
     miner_processes.append(miner.start(timeout_s=120))
     assert f"checkpoint_sha256 {file_sha256(tiny_checkpoint)}" in miner.log_tail()
+    async with httpx.AsyncClient() as plain:
+        health = (await plain.get(miner.url + "/healthz")).json()
+    assert health["model"] == "aurora"
+    assert health["model_identity"]["checkpoint_sha256"] == file_sha256(tiny_checkpoint)
     async with SignedClient(miner_identities.validator, timeout=30.0) as client:
         forecast = await forecast_of(miner, miner_archive, client)
-        await check_every_lead(forecast, client, miner_archive.info.grid)
+        await check_leads(forecast, client, miner_archive.info.grid)
     log = miner.log_tail(10**7)
     assert "statics GFS f000" in log
     env = scoring_environment(tmp_path, miner_archive, Path(miner_identities.validator.path),
@@ -132,5 +138,5 @@ async def test_aurora_with_a_statics_file_through_the_miner(
     miner_processes.append(miner.start(timeout_s=120))
     async with SignedClient(miner_identities.validator, timeout=30.0) as client:
         forecast = await forecast_of(miner, miner_archive, client)
-        await check_every_lead(forecast, client, miner_archive.info.grid)
+        await check_leads(forecast, client, miner_archive.info.grid, leads=(6, 24, 240))
     assert "statics file statics.nc" in miner.log_tail(10**7)
