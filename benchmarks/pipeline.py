@@ -79,10 +79,10 @@ from gaia.clock import VirtualClock
 from gaia.config import ChainSettings, DataSettings, Settings, ValidatorSettings, WalletSettings
 from gaia.database import migrations
 from gaia.jobs.queue import JobQueue
-from gaia.jobs.retry_config import WeatherJob
 from gaia.jobs.virtual_time import TimeMachine
 from gaia.tasks.defined_tasks.weather.data.archive import ArchiveInfo, build_archive
 from gaia.tasks.defined_tasks.weather.data.archive_server import ArchiveServer
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import RunCreatePayload
 from gaia.tasks.defined_tasks.weather.pipeline.timing import CYCLE, RunTiming
 from gaia.tasks.defined_tasks.weather.pipeline.workers import all_policies

@@ -28,9 +28,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from gaia.database.validator_schema import Base, ValidatorJob
+from gaia.database.base import Base
 from gaia.jobs import JobContext, JobQueue, JobRegistry, NewJob, RetryPolicy, Worker, WorkerOptions
 from gaia.jobs.queue import asyncpg_dsn
+from gaia.jobs.schema import ValidatorJob
 
 JOB_TYPE = "bench.noop"
 POLICY = RetryPolicy(3, (1.0,), timeout_s=60, max_timeout_s=60)

@@ -1,24 +1,20 @@
 """SQLAlchemy models of the validator's tables. Alembic (``alembic_scripts/``) owns the schema;
-a test checks that ``alembic upgrade head`` produces exactly these models.
+a test checks that ``alembic upgrade head`` produces exactly these models and the job queue's
+(:mod:`gaia.jobs.schema`), all on the shared :class:`~gaia.database.base.Base`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
-    DateTime,
     Double,
-    Enum,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     SmallInteger,
     String,
     Text,
@@ -26,44 +22,16 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
+from gaia.database.base import TIMESTAMP, Base, sql_enum
 from gaia.tasks.defined_tasks.weather.scoring.records import ScoreKind
 from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus, RunMode, RunStatus
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-def _enum(enum_cls: type[StrEnum], name: str) -> Enum:
-    return Enum(enum_cls, name=name, values_callable=lambda e: [m.value for m in e])
-
-
-RUN_STATUS = _enum(RunStatus, "weather_run_status")
-RUN_MODE = _enum(RunMode, "weather_run_mode")
-RESPONSE_STATUS = _enum(MinerResponseStatus, "weather_response_status")
-JOB_STATUS = _enum(JobStatus, "job_status")
-SCORE_KIND = _enum(ScoreKind, "weather_score_kind")
-
-TIMESTAMP = DateTime(timezone=True)
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+RUN_STATUS = sql_enum(RunStatus, "weather_run_status")
+RUN_MODE = sql_enum(RunMode, "weather_run_mode")
+RESPONSE_STATUS = sql_enum(MinerResponseStatus, "weather_response_status")
+SCORE_KIND = sql_enum(ScoreKind, "weather_score_kind")
 
 
 class WeatherForecastRun(Base):
@@ -148,49 +116,6 @@ class WeatherMinerScore(Base):
     value: Mapped[float | None] = mapped_column(Double)
     missing: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(TIMESTAMP, server_default=func.now())
-
-
-class ValidatorJob(Base):
-    """The durable job queue (gaia.jobs). Singleton keys are unique among live jobs only."""
-
-    __tablename__ = "validator_jobs"
-    __table_args__ = (
-        Index(
-            "uq_validator_jobs_live_singleton",
-            "singleton_key",
-            unique=True,
-            postgresql_where=text("status IN ('queued', 'running')"),
-        ),
-        Index(
-            "ix_validator_jobs_claimable",
-            "run_at",
-            "id",
-            postgresql_where=text("status = 'queued'"),
-        ),
-        Index(
-            "ix_validator_jobs_leases",
-            "lease_until",
-            postgresql_where=text("status = 'running'"),
-        ),
-        Index("ix_validator_jobs_finished", "finished_at"),
-        CheckConstraint("attempts >= 0", name="attempts_non_negative"),
-    )
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    job_type: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
-    status: Mapped[JobStatus] = mapped_column(JOB_STATUS, server_default=JobStatus.QUEUED.value)
-    singleton_key: Mapped[str | None] = mapped_column(Text)
-    run_at: Mapped[datetime] = mapped_column(TIMESTAMP, server_default=func.now())
-    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    max_attempts: Mapped[int] = mapped_column(Integer)
-    timeout_s: Mapped[float] = mapped_column(Double)
-    locked_by: Mapped[str | None] = mapped_column(String(128))
-    lease_until: Mapped[datetime | None] = mapped_column(TIMESTAMP)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(TIMESTAMP, server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(TIMESTAMP, server_default=func.now())
-    finished_at: Mapped[datetime | None] = mapped_column(TIMESTAMP)
 
 
 class ValidatorPause(Base):

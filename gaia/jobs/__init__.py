@@ -1,19 +1,27 @@
-"""The durable job queue on PostgreSQL (DESIGN.md section 4) and its worker runtime.
+"""The durable job queue on PostgreSQL and its worker runtime (docs/ARCHITECTURE.md, "The
+walk of a job").
 
-Register handlers, enqueue in the caller's transaction, run workers::
+The queue knows no job type: its users register theirs with a handler and a retry policy,
+enqueue in the caller's transaction, and run workers::
+
+    class Greeting(BaseModel):
+        name: str
+
+    async def greet(payload: Greeting, ctx: JobContext) -> None:
+        ctx.log.info("hello %s", payload.name)
 
     registry = JobRegistry()
-    registry.register(WeatherJob.SEED, seed_step.run, policy=RETRY_CONFIG[WeatherJob.SEED],
-                      payload_model=SeedPayload, on_give_up=seed_step.give_up)
+    registry.register("example.greet", greet, payload_model=Greeting,
+                      policy=RetryPolicy(3, (10, 60), timeout_s=30, max_timeout_s=120))
     queue = JobQueue(registry.policies())
 
     async with session_factory() as session, session.begin():
         ...  # the state change
-        await queue.enqueue(session, WeatherJob.SEED, SeedPayload(run_id=42),
-                            singleton_key=singleton_key(WeatherJob.SEED, run=42))
+        await queue.enqueue(session, "example.greet", Greeting(name="Ada"),
+                            singleton_key=singleton_key("example.greet", name="Ada"))
 
-    worker = Worker(asyncpg_dsn(settings.database_url), registry, session_factory,
-                    WorkerOptions.from_settings(settings.validator))
+    worker = Worker(asyncpg_dsn(database_url), registry, session_factory,
+                    WorkerOptions(concurrency=4))
     stop_on_signals(worker)
     await worker.run()
 
@@ -38,6 +46,7 @@ from gaia.jobs.queue import (
     job_counts,
     purge_finished,
     requeue_job,
+    singleton_key,
 )
 from gaia.jobs.registry import (
     ConcurrencyLimit,
@@ -46,12 +55,10 @@ from gaia.jobs.registry import (
     JobSpec,
     describe_subject,
 )
-from gaia.jobs.retry_config import RETRY_CONFIG, SINGLETON_JOBS, WeatherJob, singleton_key
+from gaia.jobs.schema import JobStatus, ValidatorJob
 from gaia.jobs.worker import Worker, WorkerOptions, stop_on_signals
 
 __all__ = [
-    "RETRY_CONFIG",
-    "SINGLETON_JOBS",
     "ConcurrencyLimit",
     "HeldJob",
     "Invalid",
@@ -60,6 +67,7 @@ __all__ = [
     "JobQueue",
     "JobRegistry",
     "JobSpec",
+    "JobStatus",
     "LiveSingletonExists",
     "NewJob",
     "NotReady",
@@ -68,7 +76,7 @@ __all__ = [
     "Retry",
     "RetryPolicy",
     "TimedOut",
-    "WeatherJob",
+    "ValidatorJob",
     "Worker",
     "WorkerOptions",
     "asyncpg_dsn",

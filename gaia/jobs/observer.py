@@ -10,9 +10,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Protocol
 
-from gaia.database.validator_schema import JobStatus
 from gaia.jobs.outcomes import JobOutcome, NotReady, TimedOut
 from gaia.jobs.policy import Resolution
+from gaia.jobs.schema import JobStatus
 
 
 class JobResult(StrEnum):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from gaia.database.validator_schema import JobStatus
 from gaia.jobs.outcomes import INVALID_PREFIX, Invalid, JobOutcome, NotReady, Retry, TimedOut
+from gaia.jobs.schema import JobStatus
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gaia.clock import Now, system_clock
-from gaia.database.validator_schema import JobStatus
 from gaia.jobs import sql
 from gaia.jobs.policy import RetryPolicy
+from gaia.jobs.schema import JobStatus
 
 Executor = AsyncSession | AsyncConnection
 Payload = Mapping[str, Any] | BaseModel
@@ -31,6 +31,17 @@ class NewJob:
     job_type: str
     payload: Payload
     singleton_key: str | None = None
+
+
+def singleton_key(job_type: str, **subject: object) -> str:
+    """``singleton_key("weather.query_miner", run=42, hotkey="5F…")`` →
+    ``"weather.query_miner:run=42:hotkey=5F…"`` (fields in the order given)."""
+    if not subject:
+        raise ValueError(f"a singleton key for {job_type!r} needs at least one subject field")
+    for name, value in subject.items():
+        if value is None or ":" in str(value):
+            raise ValueError(f"singleton key field {name}={value!r} must be set and contain no ':'")
+    return ":".join([job_type, *(f"{name}={value}" for name, value in subject.items())])
 
 
 def _payload_dict(payload: Payload) -> dict[str, Any]:

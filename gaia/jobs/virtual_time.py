@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,7 +45,8 @@ class TimeMachine:
     poll_s: float = 0.01  # real seconds between settle checks
     settle_limit_s: float = 300.0  # real seconds without progress before NeverSettled
     jumps: int = field(default=0, init=False)
-    waited_s: Counter[str] = field(default_factory=Counter, init=False)  # real s, by cause
+    waited_s: defaultdict[str, float] = field(  # real s, by cause
+        default_factory=lambda: defaultdict(float), init=False)
 
     async def settle(self) -> QueueTiming:
         """Wait until nothing runs and nothing is due at the clock's now (two checks in a row,

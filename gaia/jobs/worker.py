@@ -55,8 +55,6 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gaia.clock import Now, system_clock
-from gaia.config import ValidatorSettings
-from gaia.database.validator_schema import JobStatus
 from gaia.jobs import sql
 from gaia.jobs.claims import Ask, ClaimGroups, claim_parameters
 from gaia.jobs.deadline import counting
@@ -66,6 +64,7 @@ from gaia.jobs.outcomes import JobOutcome, Retry, TimedOut
 from gaia.jobs.policy import Resolution, resolve
 from gaia.jobs.queue import purge_finished
 from gaia.jobs.registry import JobContext, JobLogger, JobRegistry, JobSpec, job_logger
+from gaia.jobs.schema import JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -89,18 +88,6 @@ class WorkerOptions:
             raise ValueError(f"need concurrency >= 1 and prefetch >= 0, got {self}")
         if self.lease_s <= 0 or self.idle_poll_s <= 0 or self.shutdown_grace_s < 0:
             raise ValueError(f"lease_s and idle_poll_s must be > 0, grace >= 0: {self}")
-
-    @classmethod
-    def from_settings(cls, validator: ValidatorSettings, **overrides: Any) -> WorkerOptions:
-        """Options from the validator's settings (``workers``, ``lease_s``, ``backoff_scale``,
-        ``job_retention_days``); ``overrides`` set the rest."""
-        return cls(
-            concurrency=validator.workers,
-            lease_s=validator.lease_s,
-            backoff_scale=validator.backoff_scale,
-            retention_days=validator.job_retention_days,
-            **overrides,
-        )
 
     @property
     def reap_every_s(self) -> float:

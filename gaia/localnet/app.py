@@ -47,6 +47,7 @@ from gaia.localnet.subnet import (
 )
 from gaia.tasks.defined_tasks.weather.inference.aurora_loader import AuroraSetupError
 from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming
+from gaia.tasks.defined_tasks.weather.states import RunStatus
 from gaia.validator.weights import NoPositiveScores, WeightVector
 
 
@@ -126,7 +127,7 @@ def _session(options: LocalnetOptions, settings: Settings, stack: ExitStack, say
     print(f"report: {png_path}\n        {json_path}\nlogs:   {subnet.root / 'logs'}", flush=True)
     if options.keep_running:
         _keep_running(subnet, database)
-    return 0 if board.run_status == "completed" else 1
+    return 0 if board.run_status is RunStatus.COMPLETED else 1
 
 
 def _calendar_session(options: LocalnetOptions, workdir: Path, database: LocalnetDatabase,
@@ -225,7 +226,7 @@ async def _drive_async(options: LocalnetOptions, subnet: Subnet, url: str,
         snapshot = await watcher.until_finished(options.timeout_s)
         if received:
             raise Interrupted(received[0])
-        assert snapshot.run_id is not None
+        assert snapshot.run_id is not None and snapshot.run_status is not None
         weights, weights_file = await _weights(factory, subnet, snapshot.run_id,
                                                snapshot.run_status, display)
         async with factory() as session:
@@ -237,9 +238,9 @@ async def _drive_async(options: LocalnetOptions, subnet: Subnet, url: str,
         await engine.dispose()
 
 
-async def _weights(factory: async_sessionmaker, subnet: Subnet, run_id: int, status: str,
+async def _weights(factory: async_sessionmaker, subnet: Subnet, run_id: int, status: RunStatus,
                    display: PlainDisplay) -> tuple[WeightVector | None, Path | None]:
-    if status != "completed":
+    if status is not RunStatus.COMPLETED:
         return None, None
     try:
         vector = await run_weights(factory, run_id)

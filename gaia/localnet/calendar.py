@@ -195,12 +195,13 @@ async def _stop_worker(worker: Worker, task: asyncio.Task[None]) -> None:
 async def _live(run: CalendarRun, clock: VirtualClock,
                 factory: async_sessionmaker[AsyncSession], miners: list[InProcessMiner],
                 parts: ValidatorParts) -> Calendar:
-    assert parts.scheduler is not None
+    scheduler = parts.scheduler
+    assert scheduler is not None
     chain = StaticChainClient(run.subnet.chain_path, hotkey=run.subnet.validator.hotkey)
     observer = CalendarObserver(factory, miners, run.say)
     machine = TimeMachine(
         clock, factory, [parts.worker], busy=[m.busy for m in miners],
-        events=[parts.scheduler.next_due], on_tick=lambda _now: parts.scheduler.tick(),
+        events=[scheduler.next_due], on_tick=lambda _now: scheduler.tick(),
         on_settled=observer.observe,
     )
     calendar = Calendar(started=CALENDAR_START)

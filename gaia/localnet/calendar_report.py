@@ -23,19 +23,21 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gaia.database.validator_schema import (
-    ValidatorJob,
     WeatherForecastRun,
     WeatherMinerResponse,
     WeatherMinerScore,
 )
+from gaia.jobs.schema import ValidatorJob
 from gaia.localnet.subnet import Subnet
 from gaia.tasks.defined_tasks.weather.pipeline.context import ERA5_LEAD_HOURS
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming
 from gaia.tasks.defined_tasks.weather.scoring.records import ScoreKind
 from gaia.tasks.defined_tasks.weather.states import (
     TERMINAL_RESPONSE_STATUSES,
     MinerResponseStatus,
     RunMode,
+    RunStatus,
 )
 
 if TYPE_CHECKING:
@@ -52,7 +54,7 @@ GRACE = timedelta(days=1)  # how long past its due time a step may take in a hea
 class RunDay:
     id: int
     gfs_init_time: str
-    status: str
+    status: RunStatus
     leads_scored: dict[str, str]  # lead hours -> simulated ISO time it was first scored
     responses: dict[str, int]  # state -> count
 
@@ -75,7 +77,7 @@ class DayRecord:
         weights = ("none" if self.weights is None else
                    ", ".join(f"{role} {w:.3f}" for role, w in sorted(self.weights.items())))
         return (f"day {number:>2} {self.date}: {len(self.runs)} runs "
-                f"({', '.join(sorted({r.status for r in self.runs})) or '-'}); miners "
+                f"({', '.join(sorted({r.status.value for r in self.runs})) or '-'}); miners "
                 f"{dict(sorted(states.items()))}; ERA5 leads scored today {leads}; weights "
                 f"submitted {self.weights_submitted}x: {weights}")
 
@@ -106,7 +108,7 @@ class CalendarObserver:
             await self._kill_the_dying(session)
             era5_jobs = (await session.execute(
                 select(func.count(), func.max(ValidatorJob.updated_at))
-                .where(ValidatorJob.job_type == "weather.era5_score"))).one()
+                .where(ValidatorJob.job_type == WeatherJob.ERA5_SCORE))).one()
             if tuple(era5_jobs) != self._era5_jobs_seen:
                 self._era5_jobs_seen = tuple(era5_jobs)  # type: ignore[assignment]
                 await self._note_leads(session, now)
@@ -145,12 +147,12 @@ async def day_record(session: AsyncSession, subnet: Subnet, end_of_day: datetime
         .group_by(WeatherMinerResponse.run_id, WeatherMinerResponse.status))).all()
     by_run: dict[int, dict[str, int]] = {}
     for run_id, status, count in responses:
-        by_run.setdefault(run_id, {})[str(status)] = int(count)
+        by_run.setdefault(run_id, {})[status.value] = int(count)
     return DayRecord(
         date=(end_of_day - timedelta(seconds=1)).date().isoformat(),
         weights=_weights_by_role(subnet, submissions[-1]) if submissions else None,
         weights_submitted=len(submissions),
-        runs=[RunDay(run.id, run.gfs_init_time.isoformat(), str(run.status),
+        runs=[RunDay(run.id, run.gfs_init_time.isoformat(), run.status,
                      {str(lead): moment.isoformat()
                       for lead, moment in sorted(leads_scored.get(run.id, {}).items())},
                      by_run.get(run.id, {})) for run in runs],
@@ -219,7 +221,7 @@ def problems(calendar: Calendar, timing: RunTiming) -> list[str]:
     last = calendar.days[-1] if calendar.days else None
     for run in last.runs if last else []:
         init = datetime.fromisoformat(run.gfs_init_time)
-        if timing.era5_due(init, max(ERA5_LEAD_HOURS)) < end and run.status != "completed":
+        if timing.era5_due(init, max(ERA5_LEAD_HOURS)) < end and run.status is not RunStatus.COMPLETED:
             found.append(f"run {run.id} ({run.gfs_init_time}) is {run.status}, its last lead "
                          "was due before the end")
         for lead, moment in run.leads_scored.items():

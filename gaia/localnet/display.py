@@ -17,8 +17,10 @@ from rich.text import Text
 
 from gaia.localnet.subnet import Member
 from gaia.localnet.watch import Snapshot
+from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus
 
-STATE_STYLES = {"era5_scored": "green", "failed": "red", "day1_scored": "cyan"}
+S = MinerResponseStatus
+STATE_STYLES = {S.ERA5_SCORED: "green", S.FAILED: "red", S.DAY1_SCORED: "cyan"}
 
 
 @dataclass(frozen=True)
@@ -57,15 +59,15 @@ class PlainDisplay:
         print(f"[{time.monotonic() - self.started:6.1f}s] {message}", file=self.out, flush=True)
 
     def update(self, snapshot: Snapshot) -> None:
-        states = tuple(snapshot.miners[label.hotkey].status if label.hotkey in snapshot.miners
+        states = tuple(snapshot.miners[label.hotkey].status.value if label.hotkey in snapshot.miners
                        else "-" for label in self.labels)
-        key = (snapshot.run_status, *states)
+        key = (snapshot.run_label, *states)
         if key == self._last:
             return
         self._last = key
         miners = " ".join(f"{label.role}={state}" for label, state in zip(self.labels, states,
                                                                             strict=True))
-        self.note(f"run {snapshot.run_status} | {miners} | jobs {_jobs_line(snapshot)}")
+        self.note(f"run {snapshot.run_label} | {miners} | jobs {_jobs_line(snapshot)}")
 
 
 class LiveDisplay(PlainDisplay):
@@ -98,7 +100,7 @@ class LiveDisplay(PlainDisplay):
     def _render(self) -> Group:
         snapshot = self.snapshot
         elapsed = time.monotonic() - self.started
-        status = snapshot.run_status if snapshot else "starting"
+        status = snapshot.run_label if snapshot else "starting"
         run = f"run {snapshot.run_id}" if snapshot and snapshot.run_id else "run"
         table = Table(title=f"{run}: [bold]{status}[/bold]   ({elapsed:.0f} s)",
                       title_justify="left")
@@ -106,11 +108,12 @@ class LiveDisplay(PlainDisplay):
             table.add_column(column)
         for label in self.labels:
             state = snapshot.miners.get(label.hotkey) if snapshot else None
-            name = state.status if state else "-"
+            name = state.status.value if state else "-"
             detail = "" if state is None or state.failure_reason is None else (
                 f"{state.failed_step}: {state.failure_reason.split(' (')[0]}")[:60]
             table.add_row(label.role, str(label.uid), label.model,
-                          Text(name, style=STATE_STYLES.get(name, "")), detail)
+                          Text(name, style=STATE_STYLES.get(state.status, "") if state else ""),
+                          detail)
         jobs = Text(f"jobs: {_jobs_line(snapshot) if snapshot else 'none yet'}", style="dim")
         return Group(table, jobs)
 

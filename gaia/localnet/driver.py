@@ -20,13 +20,14 @@ from gaia.localnet.subnet import Member, Subnet
 from gaia.localnet.watch import Snapshot, take_snapshot
 from gaia.tasks.defined_tasks.weather.pipeline.workers import all_policies
 from gaia.tasks.defined_tasks.weather.scoring.records import Metric, ScoreKind
+from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus
 from gaia.validator.admin import create_hindcast
 from gaia.validator.database import validator_database_manager as db
 from gaia.validator.periodic import package_version_key
 from gaia.validator.weights import RunScores, WeightVector, compute_weights
 
 WATCH_INTERVAL_S = 0.5
-ACCEPTED = frozenset({"fetch_initiated", "inference_running"})
+ACCEPTED = frozenset({MinerResponseStatus.FETCH_INITIATED, MinerResponseStatus.INFERENCE_RUNNING})
 
 
 class RunTimedOut(RuntimeError):
@@ -60,7 +61,7 @@ class RunWatcher:
             self._check_validator()
             if time.monotonic() > deadline:
                 raise RunTimedOut(f"the run did not finish within {timeout_s:.0f} s "
-                                  f"(run is {snapshot.run_status}); logs in {self.subnet.root}/logs")
+                                  f"(run is {snapshot.run_label}); logs in {self.subnet.root}/logs")
             try:
                 await asyncio.wait_for(self.stop.wait(), WATCH_INTERVAL_S)
             except TimeoutError:

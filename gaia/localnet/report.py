@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gaia.database.validator_schema import WeatherMinerResponse, WeatherMinerScore
 from gaia.localnet.subnet import Subnet
 from gaia.tasks.defined_tasks.weather.scoring.records import SUMMARY_VARIABLE, Metric, ScoreKind
+from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus, RunStatus
 from gaia.validator.weights import WeightVector
 
 SKILL_HOW = ("ERA5 skill = 1 - RMSE(forecast, ERA5) / RMSE(climatology, ERA5) per field and "
@@ -33,7 +34,7 @@ class MinerRow:
     hotkey: str
     model: str
     dies: bool
-    state: str
+    state: MinerResponseStatus | None  # None: the miner was never queried
     failed_step: str | None
     failure_reason: str | None
     day1_score: float | None
@@ -45,7 +46,7 @@ class MinerRow:
 @dataclass(frozen=True)
 class Scoreboard:
     run_id: int
-    run_status: str
+    run_status: RunStatus
     init_time: str
     rows: list[MinerRow]
     weights_file: str | None
@@ -54,7 +55,7 @@ class Scoreboard:
         return sorted(self.rows, key=lambda r: (r.run_score is None, -(r.run_score or 0.0)))
 
 
-async def gather(session: AsyncSession, subnet: Subnet, run_id: int, run_status: str,
+async def gather(session: AsyncSession, subnet: Subnet, run_id: int, run_status: RunStatus,
                  weights: WeightVector | None, weights_file: Path | None) -> Scoreboard:
     responses = {r.miner_hotkey: r for r in await session.scalars(
         select(WeatherMinerResponse).where(WeatherMinerResponse.run_id == run_id))}
@@ -79,7 +80,7 @@ async def gather(session: AsyncSession, subnet: Subnet, run_id: int, run_status:
         by_lead = {lead: sum(v) / len(v) for lead, v in sorted(skills[miner.hotkey].items())}
         rows.append(MinerRow(
             miner.spec.role, miner.uid, miner.hotkey, miner.spec.model, miner.spec.dies,
-            response.status.value if response else "not queried",
+            response.status if response else None,
             response.failed_step if response else None,
             response.failure_reason if response else None,
             summary.get((miner.hotkey, ScoreKind.DAY1)), by_lead,
@@ -98,15 +99,17 @@ def format_scoreboard(board: Scoreboard) -> str:
     cells = [header]
     for row in board.ranked():
         model = row.model + (" (killed)" if row.dies else "")
-        cells.append([row.role, str(row.uid), model, row.state, _number(row.day1_score),
+        state = "not queried" if row.state is None else row.state.value
+        cells.append([row.role, str(row.uid), model, state, _number(row.day1_score),
                       *(_number(row.era5_skill_by_lead.get(h)) for h in TABLE_LEADS),
                       _number(row.run_score), _number(row.weight, 4)])
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     failures = [f"  {r.role}: failed at {r.failed_step}: {r.failure_reason}"
-                for r in board.rows if r.state == "failed"]
-    notes = [f"run {board.run_id} (hindcast, GFS init {board.init_time}): {board.run_status}",
+                for r in board.rows if r.state is MinerResponseStatus.FAILED]
+    notes = [f"run {board.run_id} (hindcast, GFS init {board.init_time}): "
+             f"{board.run_status.value}",
              *lines, *(["failures:", *failures] if failures else []), SKILL_HOW + "."]
     return "\n".join(notes)
 
@@ -137,7 +140,8 @@ def _plot(board: Scoreboard, path: Path) -> None:
     axes.set_xlabel("lead time (h)")
     axes.set_ylabel("ERA5 skill vs climatology (mean over fields)")
     axes.set_title(f"Localnet run {board.run_id}: skill by lead, GFS init {board.init_time}")
-    axes.legend()
+    if any(row.era5_skill_by_lead for row in board.rows):
+        axes.legend()
     axes.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(path)

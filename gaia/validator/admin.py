@@ -44,15 +44,20 @@ from gaia.clock import system_clock
 from gaia.config import Settings
 from gaia.database.connection import DatabaseUnavailable, check_connection
 from gaia.database.validator_schema import WeatherForecastRun, WeatherMinerResponse
-from gaia.jobs.queue import JobQueue, job_counts
-from gaia.jobs.retry_config import WeatherJob, singleton_key
+from gaia.jobs.queue import JobQueue, job_counts, singleton_key
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import (
     ResponsePayload,
     RunCreatePayload,
     RunPayload,
 )
 from gaia.tasks.defined_tasks.weather.pipeline.workers import all_policies
-from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus, RunMode, RunStatus
+from gaia.tasks.defined_tasks.weather.states import (
+    ROLLED_UP_RUN_STATUSES,
+    MinerResponseStatus,
+    RunMode,
+    RunStatus,
+)
 from gaia.validator import admin_db, admin_purge, pause
 from gaia.validator.database import validator_database_manager as db
 from gaia.validator.run_retention import RunRetention
@@ -134,6 +139,12 @@ NEXT_JOB: dict[MinerResponseStatus, WeatherJob] = {
 }
 """The job that moves a response on from each non-terminal state."""
 
+REQUEUE_RUN_FROM = ROLLED_UP_RUN_STATUSES | {RunStatus.COMPLETED}
+"""Runs a failed miner can start over in: they go back to ``querying_miners`` (an override)."""
+
+RESEED_RUN_FROM = frozenset({RunStatus.ERROR, RunStatus.CREATED, RunStatus.GFS_DOWNLOADING})
+"""Runs that can be seeded again: back to ``created`` (an override)."""
+
 
 async def requeue_miner(session: AsyncSession, queue: JobQueue, run_id: int, hotkey: str) -> str:
     """Get one miner of a run going again.
@@ -166,11 +177,9 @@ async def requeue_miner(session: AsyncSession, queue: JobQueue, run_id: int, hot
 
 
 async def _start_over(session: AsyncSession, queue: JobQueue, response: WeatherMinerResponse) -> str:
-    run_id, hotkey, uid = response.run_id, response.miner_hotkey, response.miner_uid
-    await db.delete_response(session, response.id)
-    response_id = await db.insert_response(session, run_id, hotkey, uid)
-    await db.move_run(session, run_id, [RunStatus.COMPLETED, *db.ROLLED_UP_RUN_STATUSES],
-                      RunStatus.QUERYING_MINERS)
+    run_id, hotkey = response.run_id, response.miner_hotkey
+    response_id = await db.admin_override_response(session, response.id)
+    await db.admin_override_run(session, run_id, REQUEUE_RUN_FROM, RunStatus.QUERYING_MINERS)
     await db.refresh_run_status(session, run_id)
     payload = ResponsePayload(run_id=run_id, response_id=response_id, miner_hotkey=hotkey)
     await queue.enqueue(session, WeatherJob.QUERY_MINER, payload,
@@ -180,10 +189,10 @@ async def _start_over(session: AsyncSession, queue: JobQueue, response: WeatherM
 
 async def reseed_run(session: AsyncSession, queue: JobQueue, run_id: int) -> str:
     run = await db.get_run(session, run_id)
-    if run.status not in (RunStatus.ERROR, RunStatus.CREATED, RunStatus.GFS_DOWNLOADING):
+    if run.status not in RESEED_RUN_FROM:
         raise AdminError(f"run {run_id} is {run.status.value}; only runs before fan-out "
                          f"or in error can be seeded again")
-    await db.move_run(session, run_id, [run.status], RunStatus.CREATED)
+    await db.admin_override_run(session, run_id, {run.status}, RunStatus.CREATED)
     await queue.enqueue(session, WeatherJob.SEED, RunPayload(run_id=run_id),
                         singleton_key=singleton_key(WeatherJob.SEED, run=run_id))
     return f"run {run_id} will be seeded again"

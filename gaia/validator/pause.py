@@ -39,10 +39,11 @@ from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gaia.database.validator_schema import JobStatus, ValidatorPause
+from gaia.database.validator_schema import ValidatorPause
 from gaia.jobs.outcomes import Invalid, NotReady
 from gaia.jobs.queue import job_counts
-from gaia.jobs.retry_config import WeatherJob
+from gaia.jobs.schema import JobStatus
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import WeatherJob
 
 PAUSE_RECHECK = timedelta(minutes=1)
 BEFORE_COMMIT_JOBS = frozenset({WeatherJob.RUN_CREATE, WeatherJob.SEED, WeatherJob.ORCHESTRATE,

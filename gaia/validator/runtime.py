@@ -75,6 +75,17 @@ def resolve_scoring_processes(validator: ValidatorSettings) -> int:
     return processes
 
 
+def worker_options(validator: ValidatorSettings) -> WorkerOptions:
+    """The job worker's options from the validator's settings."""
+    return WorkerOptions(
+        concurrency=validator.workers,
+        lease_s=validator.lease_s,
+        backoff_scale=validator.backoff_scale,
+        shutdown_grace_s=validator.shutdown_grace_s,
+        retention_days=validator.job_retention_days,
+    )
+
+
 @dataclass
 class ValidatorParts:
     engine: AsyncEngine
@@ -140,8 +151,7 @@ def _assemble(
                               retention=retention)
     metrics = ValidatorMetrics(clock, scoring_job_types=SCORING_JOBS)
     worker = Worker(asyncpg_dsn(settings.database_url), registry, session_factory,
-                    WorkerOptions.from_settings(v, shutdown_grace_s=v.shutdown_grace_s),
-                    clock=clock, observer=metrics)
+                    worker_options(v), clock=clock, observer=metrics)
     probe = ValidatorProbe(metrics, session_factory, clock,
                            unclaimed_after_s=settings.metrics.unclaimed_after_s)
     for line in schedule_retention_warnings(timing, context.era5_leads):
@@ -163,9 +173,14 @@ async def run_validator(settings: Settings, *, with_scheduler: bool) -> None:
     async with (validator_parts(settings, with_scheduler=with_scheduler) as parts,
                 metrics_listener(settings.metrics, parts.probe)):
         stop = asyncio.Event()
+
+        def request_stop() -> None:
+            stop.set()
+            parts.worker.stop()
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, lambda: (stop.set(), parts.worker.stop()))
+            loop.add_signal_handler(sig, request_stop)
         session_factory = async_sessionmaker(parts.engine, expire_on_commit=False)
         async with asyncio.TaskGroup() as group:
             group.create_task(parts.worker.run())

@@ -18,9 +18,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import gaia.database.validator_schema  # noqa: F401 - the validator's tables, on Base
+import gaia.jobs.schema  # noqa: F401 - the job queue's table, on Base
 from gaia.config import Settings
+from gaia.database.base import Base
 from gaia.database.migrations import VERSION_TABLE
-from gaia.database.validator_schema import Base
 
 target_metadata = Base.metadata
 

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gaia.database.previous_validator import statuses as st
-from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus
-from gaia.validator.database.validator_database_manager import rolled_up_run_status
+from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus, rolled_up_run_status
 
 FAILED_STEP = "previous_validator"
 SEED_JOB, QUERY_JOB, POLL_JOB = "weather.seed", "weather.query_miner", "weather.poll_miner"

@@ -20,14 +20,13 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Select, String, cast, delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gaia.database.base import Base
 from gaia.database.validator_schema import (
-    Base,
-    JobStatus,
-    ValidatorJob,
     WeatherForecastRun,
     WeatherMinerResponse,
     WeatherMinerScore,
 )
+from gaia.jobs.schema import JobStatus, ValidatorJob
 from gaia.tasks.defined_tasks.weather.states import RunMode, RunStatus
 from gaia.validator.database.validator_database_manager import weights_window
 

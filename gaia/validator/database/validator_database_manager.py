@@ -4,7 +4,8 @@ session and transaction, so a step's writes and the jobs it enqueues commit toge
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,14 +22,21 @@ from gaia.database.validator_schema import (
 )
 from gaia.tasks.defined_tasks.weather.scoring.records import ComponentRecord, Metric, ScoreKind
 from gaia.tasks.defined_tasks.weather.states import (
-    TERMINAL_RESPONSE_STATUSES,
+    ROLLED_UP_RUN_STATUSES,
+    TERMINAL_RUN_STATUSES,
+    IllegalTransition,
+    LostRace,
     MinerResponseStatus,
     RunMode,
     RunStatus,
+    is_allowed,
+    run_sources,
+    run_status_after,
 )
 from gaia.validator.eligibility import Eligibility
 from gaia.validator.weights import Registration, RunScores
 
+log = logging.getLogger(__name__)
 S = MinerResponseStatus
 SCORE_ROWS_PER_STATEMENT = 2000  # 9 parameters a row; PostgreSQL allows 32767 per statement
 
@@ -92,19 +100,42 @@ async def run_exists(session: AsyncSession, init_time: datetime, mode: RunMode) 
     return found is not None
 
 
-async def move_run(
+async def transition_run(
     session: AsyncSession,
     run_id: int,
-    allowed_from: Iterable[RunStatus],
-    to: RunStatus,
+    target: RunStatus,
+    *,
+    within: Collection[RunStatus] | None = None,
+    error: str | None = None,
+) -> bool:
+    """Move a run to ``target`` from any status ``RUN_TRANSITIONS`` allows (narrowed to
+    ``within``), with a conditional UPDATE; False when the run was in none of them."""
+    return await _set_run_status(session, run_id, run_sources(target, within), target, error)
+
+
+async def admin_override_run(
+    session: AsyncSession,
+    run_id: int,
+    allowed_from: Collection[RunStatus],
+    target: RunStatus,
     *,
     error: str | None = None,
 ) -> bool:
-    """Conditionally set a run's status; False when the run was not in ``allowed_from``."""
+    """An operator's move of a run outside ``RUN_TRANSITIONS`` (requeue, reseed): a
+    conditional UPDATE from ``allowed_from``; False when the run was in none of them."""
+    log.warning("admin override of run %s to %s (from any of %s)", run_id, target,
+                sorted(allowed_from))
+    return await _set_run_status(session, run_id, allowed_from, target, error)
+
+
+async def _set_run_status(
+    session: AsyncSession, run_id: int, allowed_from: Collection[RunStatus], to: RunStatus,
+    error: str | None,
+) -> bool:
     values: dict[str, object] = {"status": to, "updated_at": func.now()}
     if error is not None:
         values["error"] = error
-    if to in (RunStatus.COMPLETED, RunStatus.ERROR):
+    if to in TERMINAL_RUN_STATUSES:
         values["completed_at"] = func.now()
     result = await session.execute(
         update(WeatherForecastRun)
@@ -112,6 +143,36 @@ async def move_run(
         .values(**values)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def transition_response(
+    session: AsyncSession,
+    response_id: int,
+    current: MinerResponseStatus,
+    target: MinerResponseStatus,
+    **fields: object,
+) -> None:
+    """Move one response from ``current`` to ``target`` inside the caller's transaction, with
+    ``UPDATE … WHERE status = current``: :class:`IllegalTransition` when ``VALID_TRANSITIONS``
+    refuses it, :class:`LostRace` when the row is no longer in ``current``; either way the
+    row is unchanged.
+
+    ``fields`` are further columns to set in the same UPDATE (``manifest_hash=…``). Moving to
+    ``failed`` requires ``failure_reason`` and ``failed_step``.
+    """
+    if not is_allowed(current, target):
+        log.error("refused transition of response %s: %s -> %s", response_id, current, target)
+        raise IllegalTransition(current, target)
+    if target is S.FAILED and not (fields.get("failure_reason") and fields.get("failed_step")):
+        raise ValueError("a transition to failed needs failure_reason and failed_step")
+    result = await session.execute(
+        update(WeatherMinerResponse)
+        .where(WeatherMinerResponse.id == response_id, WeatherMinerResponse.status == current)
+        .values(status=target, updated_at=func.now(), **fields)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        log.warning("lost race on response %s: expected %s, wanted %s", response_id, current, target)
+        raise LostRace(response_id, current)
 
 
 async def eligible_miners(session: AsyncSession, rule: Eligibility) -> list[Miner]:
@@ -208,6 +269,13 @@ async def scores_of(
     return list(rows)
 
 
+def _stored_value(value: float | None) -> float:
+    """A score row's value; rows are written from ``ComponentRecord``s, which hold no NULLs."""
+    if value is None:
+        raise ValueError("a stored score row has no value")
+    return float(value)
+
+
 async def metric_rows(
     session: AsyncSession, run_id: int, hotkey: str, kind: ScoreKind, metric: Metric,
 ) -> list[tuple[str, int, int, float]]:
@@ -218,7 +286,7 @@ async def metric_rows(
                WeatherMinerScore.value)
         .where(WeatherMinerScore.run_id == run_id, WeatherMinerScore.miner_hotkey == hotkey,
                WeatherMinerScore.kind == kind, WeatherMinerScore.metric == metric.value))
-    return [(variable, level, lead, float(value)) for variable, level, lead, value in rows]
+    return [(variable, level, lead, _stored_value(value)) for variable, level, lead, value in rows]
 
 
 async def scored_leads(session: AsyncSession, run_id: int, hotkey: str, kind: ScoreKind) -> set[int]:
@@ -227,29 +295,6 @@ async def scored_leads(session: AsyncSession, run_id: int, hotkey: str, kind: Sc
         .where(WeatherMinerScore.run_id == run_id, WeatherMinerScore.miner_hotkey == hotkey,
                WeatherMinerScore.kind == kind))
     return set(rows)
-
-
-def rolled_up_run_status(statuses: Iterable[MinerResponseStatus]) -> RunStatus:
-    """The run status its responses imply (DESIGN.md section 3)."""
-    present = set(statuses)
-    if not present or present <= TERMINAL_RESPONSE_STATUSES:
-        return RunStatus.COMPLETED
-    if present & {S.CREATED, S.FETCH_INITIATED, S.INFERENCE_RUNNING}:
-        if present & {S.FORECAST_READY, S.DAY1_SCORING, S.DAY1_SCORED, S.ERA5_SCORING,
-                      S.ERA5_SCORED}:
-            return RunStatus.SCORING_DAY1
-        return RunStatus.QUERYING_MINERS
-    if present & {S.FORECAST_READY, S.DAY1_SCORING}:
-        return RunStatus.SCORING_DAY1
-    if S.ERA5_SCORING in present:
-        return RunStatus.SCORING_ERA5
-    return RunStatus.AWAITING_ERA5
-
-
-ROLLED_UP_RUN_STATUSES = frozenset({
-    RunStatus.QUERYING_MINERS, RunStatus.SCORING_DAY1, RunStatus.AWAITING_ERA5,
-    RunStatus.SCORING_ERA5,
-})
 
 
 DAY1_OVER_RUN_STATUSES = frozenset({
@@ -268,13 +313,13 @@ async def refresh_run_status(session: AsyncSession, run_id: int) -> RunStatus:
         # and responses (foreign keys to the run) take, or two steps of a run deadlock.
         .with_for_update(key_share=True)
     )
+    if current is None:
+        raise LookupError(f"no run {run_id}")
     if current not in ROLLED_UP_RUN_STATUSES:
-        if current is None:
-            raise LookupError(f"no run {run_id}")
         return current
-    target = rolled_up_run_status(s for _, _, s in await responses_of_run(session, run_id))
+    target = run_status_after(current, (s for _, _, s in await responses_of_run(session, run_id)))
     if target != current:
-        await move_run(session, run_id, [current], target)
+        await transition_run(session, run_id, target, within={current})
     return target
 
 
@@ -365,16 +410,21 @@ async def registrations(session: AsyncSession) -> list[Registration]:
     return [Registration(hotkey, uid, registered_at) for hotkey, uid, registered_at in rows]
 
 
-async def delete_response(session: AsyncSession, response_id: int) -> None:
-    """Remove a response and its scores (an operator starting a miner over)."""
+async def admin_override_response(session: AsyncSession, response_id: int) -> int:
+    """An operator starting a miner over, outside ``VALID_TRANSITIONS``: the response and its
+    scores go and a fresh ``created`` row for the same run and hotkey takes its place (its
+    id is returned)."""
     response = await session.get(WeatherMinerResponse, response_id)
     if response is None:
         raise LookupError(f"no response {response_id}")
+    run_id, hotkey, uid = response.run_id, response.miner_hotkey, response.miner_uid
+    log.warning("admin override: response %s of %s in run %s starts over", response_id,
+                hotkey, run_id)
     await session.execute(delete(WeatherMinerScore).where(
-        WeatherMinerScore.run_id == response.run_id,
-        WeatherMinerScore.miner_hotkey == response.miner_hotkey,
+        WeatherMinerScore.run_id == run_id, WeatherMinerScore.miner_hotkey == hotkey,
     ))
     await session.execute(delete(WeatherMinerResponse).where(WeatherMinerResponse.id == response_id))
+    return await insert_response(session, run_id, hotkey, uid)
 
 
 async def insert_response(session: AsyncSession, run_id: int, hotkey: str, uid: int | None) -> int:

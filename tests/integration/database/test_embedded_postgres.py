@@ -25,8 +25,9 @@ from gaia.database.local_postgres import (
     start_local_postgres,
     wheel_bin_dir,
 )
-from gaia.jobs import RETRY_CONFIG, JobQueue, WeatherJob, sql
+from gaia.jobs import JobQueue, sql
 from gaia.localnet.database import prepare_database
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import RETRY_CONFIG, WeatherJob
 
 NOW = datetime(2026, 6, 1, 18, tzinfo=UTC)
 QUEUE = JobQueue(RETRY_CONFIG, clock=lambda: NOW)

@@ -11,8 +11,10 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
+import gaia.database.validator_schema  # noqa: F401 - the validator's tables, on Base
+import gaia.jobs.schema  # noqa: F401 - the job queue's table, on Base
 from gaia.database import migrations
-from gaia.database.validator_schema import Base
+from gaia.database.base import Base
 from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus
 
 

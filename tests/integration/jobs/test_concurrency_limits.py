@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from gaia.database.validator_schema import JobStatus
 from gaia.jobs import (
     ConcurrencyLimit,
     JobContext,
@@ -23,6 +22,7 @@ from gaia.jobs import (
     asyncpg_dsn,
     not_counted,
 )
+from gaia.jobs.schema import JobStatus
 from gaia.tasks.defined_tasks.weather.pipeline.scoring_pool import ScoringPool
 from tests.fixtures import scoring_tasks as tasks
 from tests.integration.jobs.waiting import wait_for

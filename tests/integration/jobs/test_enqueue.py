@@ -8,19 +8,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, text, update
 
-from gaia.database.validator_schema import JobStatus, ValidatorJob, WeatherForecastRun
+from gaia.database.validator_schema import WeatherForecastRun
 from gaia.jobs import (
-    RETRY_CONFIG,
     JobQueue,
     LiveSingletonExists,
     NewJob,
-    WeatherJob,
     cancel_job,
     job_counts,
     purge_finished,
     requeue_job,
     singleton_key,
 )
+from gaia.jobs.schema import JobStatus, ValidatorJob
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import RETRY_CONFIG, WeatherJob
 
 QUEUE = JobQueue(RETRY_CONFIG)
 SEED_KEY = singleton_key(WeatherJob.SEED, run=42)

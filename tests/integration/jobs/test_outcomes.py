@@ -11,9 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy import select, text, update
 
 from gaia.clock import VirtualClock
-from gaia.database.validator_schema import JobStatus, ValidatorJob
 from gaia.jobs import (
-    RETRY_CONFIG,
     Invalid,
     JobContext,
     JobQueue,
@@ -21,13 +19,14 @@ from gaia.jobs import (
     NotReady,
     Retry,
     RetryPolicy,
-    WeatherJob,
     Worker,
     WorkerOptions,
     asyncpg_dsn,
     reap_expired,
 )
 from gaia.jobs.queue import queue_timing, wake_workers
+from gaia.jobs.schema import JobStatus, ValidatorJob
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import RETRY_CONFIG, WeatherJob
 from tests.integration.jobs.waiting import wait_for
 
 UNTIL = datetime(2030, 1, 1, tzinfo=UTC)

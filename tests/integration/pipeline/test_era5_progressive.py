@@ -24,7 +24,6 @@ from gaia.config import Settings
 from gaia.database.validator_schema import WeatherMinerResponse
 from gaia.jobs.outcomes import INVALID_PREFIX, Invalid, NotReady, Retry
 from gaia.jobs.policy import resolve
-from gaia.jobs.retry_config import RETRY_CONFIG, WeatherJob
 from gaia.net.signed_http import SignedClient
 from gaia.tasks.defined_tasks.weather.data.archive import ArchiveInfo
 from gaia.tasks.defined_tasks.weather.data.archive_server import ArchiveServer
@@ -32,6 +31,7 @@ from gaia.tasks.defined_tasks.weather.data.gfs import GfsSource
 from gaia.tasks.defined_tasks.weather.forecast_store import ForecastStoreWriter
 from gaia.tasks.defined_tasks.weather.inference import ForecastInputs, get_model
 from gaia.tasks.defined_tasks.weather.pipeline.context import PipelineContext
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import RETRY_CONFIG, WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import ResponsePayload
 from gaia.tasks.defined_tasks.weather.pipeline.responses import give_up_as
 from gaia.tasks.defined_tasks.weather.pipeline.scoring_service import (
@@ -139,7 +139,7 @@ async def new_response(
         await db.sync_miners(session, [Neuron(1, server.miner_hotkey, "5Cold", "127.0.0.1", port,
                                               0.0, False)])
         run_id, _ = await db.create_run(session, init, RunMode.LIVE, init + timedelta(hours=9))
-        await db.move_run(session, run_id, [RunStatus.CREATED], RunStatus.SCORING_DAY1)
+        await db.admin_override_run(session, run_id, {RunStatus.CREATED}, RunStatus.SCORING_DAY1)
         response_id = await db.insert_response(session, run_id, server.miner_hotkey, 1)
         await session.execute(update(WeatherMinerResponse)
                               .where(WeatherMinerResponse.id == response_id)

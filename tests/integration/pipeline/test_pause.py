@@ -18,17 +18,13 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from gaia.chain.client import Neuron
 from gaia.config import ValidatorSettings
-from gaia.database.validator_schema import (
-    JobStatus,
-    ValidatorJob,
-    WeatherForecastRun,
-    WeatherMinerResponse,
-)
+from gaia.database.validator_schema import WeatherForecastRun, WeatherMinerResponse
 from gaia.jobs.outcomes import Invalid, NotReady
 from gaia.jobs.policy import resolve
 from gaia.jobs.queue import JobQueue
-from gaia.jobs.retry_config import RETRY_CONFIG, WeatherJob
+from gaia.jobs.schema import JobStatus, ValidatorJob
 from gaia.tasks.defined_tasks.weather.pipeline import orchestrator
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import RETRY_CONFIG, WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import (
     ResponsePayload,
     RunCreatePayload,
@@ -162,8 +158,8 @@ async def test_a_queued_run_create_waits_without_attempts_then_gives_up_at_the_d
 async def _run_ready_for_fan_out(factory: async_sessionmaker) -> int:
     async with factory.begin() as session:
         run_id, _ = await db.create_run(session, at(12), RunMode.LIVE, at(21, 30))
-        await db.move_run(session, run_id, [RunStatus.CREATED], RunStatus.GFS_DOWNLOADING)
-        await db.move_run(session, run_id, [RunStatus.GFS_DOWNLOADING], RunStatus.GFS_READY)
+        await db.transition_run(session, run_id, RunStatus.GFS_DOWNLOADING)
+        await db.transition_run(session, run_id, RunStatus.GFS_READY)
     return run_id
 
 

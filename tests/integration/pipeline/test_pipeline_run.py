@@ -23,15 +23,15 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from gaia.database.validator_schema import (
-    ValidatorJob,
     WeatherForecastRun,
     WeatherMinerResponse,
     WeatherMinerScore,
 )
 from gaia.jobs.queue import JobQueue
-from gaia.jobs.retry_config import WeatherJob
+from gaia.jobs.schema import ValidatorJob
 from gaia.net.signed_http import SignedClient
 from gaia.tasks.defined_tasks.weather.forecast_store import chunk_key
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import PeriodicPayload, RunCreatePayload
 from gaia.tasks.defined_tasks.weather.pipeline.workers import all_policies
 from gaia.tasks.defined_tasks.weather.protocol import MinerJobStatus

@@ -29,14 +29,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gaia.chain.client import Neuron
-from gaia.database.validator_schema import JobStatus, ValidatorJob, WeatherMinerResponse
+from gaia.database.validator_schema import WeatherMinerResponse
 from gaia.jobs import JobRegistry, Worker, WorkerOptions, asyncpg_dsn
 from gaia.jobs.outcomes import INVALID_PREFIX, Invalid, JobOutcome, NotReady, Retry, TimedOut
 from gaia.jobs.policy import resolve
-from gaia.jobs.retry_config import RETRY_CONFIG, WeatherJob
+from gaia.jobs.schema import JobStatus, ValidatorJob
 from gaia.net.signed_http import SignedClient
 from gaia.tasks.defined_tasks.weather.pipeline.context import PipelineContext
 from gaia.tasks.defined_tasks.weather.pipeline.forecasts import ForecastRef
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import RETRY_CONFIG, WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.miner_client import MinerClient, MinerTimedOut
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import ResponsePayload
 from gaia.tasks.defined_tasks.weather.pipeline.responses import give_up_as

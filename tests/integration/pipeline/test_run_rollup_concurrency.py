@@ -19,7 +19,8 @@ async def test_concurrent_score_writes_and_roll_ups_of_one_run(
 ) -> None:
     async with session_factory.begin() as session:
         run_id, _ = await db.create_run(session, INIT, RunMode.LIVE, INIT + timedelta(hours=9))
-        await db.move_run(session, run_id, [RunStatus.CREATED], RunStatus.QUERYING_MINERS)
+        await db.admin_override_run(session, run_id, {RunStatus.CREATED},
+                                    RunStatus.QUERYING_MINERS)
         for hotkey in ("5A", "5B"):
             await db.insert_response(session, run_id, hotkey, None)
     both_inserted = asyncio.Barrier(2)

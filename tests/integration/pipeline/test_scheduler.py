@@ -11,10 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from gaia.clock import VirtualClock
-from gaia.database.validator_schema import ValidatorJob, WeatherForecastRun
+from gaia.database.validator_schema import WeatherForecastRun
 from gaia.jobs.queue import JobQueue
-from gaia.jobs.retry_config import WeatherJob
+from gaia.jobs.schema import ValidatorJob
 from gaia.tasks.defined_tasks.weather.pipeline import orchestrator
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import RunCreatePayload
 from gaia.tasks.defined_tasks.weather.pipeline.scheduler import PeriodicJob, Scheduler
 from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming

@@ -16,8 +16,8 @@ from gaia.tasks.defined_tasks.weather.states import (
     IllegalTransition,
     LostRace,
     MinerResponseStatus,
-    transition_response,
 )
+from gaia.validator.database.validator_database_manager import transition_response
 
 S = MinerResponseStatus
 INIT = datetime(2026, 11, 27, 12, tzinfo=UTC)

@@ -12,15 +12,11 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from gaia.database.validator_schema import (
-    Base,
-    JobStatus,
-    ValidatorJob,
-    WeatherMinerResponse,
-    WeatherMinerScore,
-)
+from gaia.database.base import Base
+from gaia.database.validator_schema import WeatherMinerResponse, WeatherMinerScore
 from gaia.jobs.queue import JobQueue
-from gaia.jobs.retry_config import WeatherJob
+from gaia.jobs.schema import JobStatus, ValidatorJob
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.workers import all_policies
 from gaia.tasks.defined_tasks.weather.scoring.records import ComponentRecord, Metric, ScoreKind
 from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus, RunMode, RunStatus
@@ -35,7 +31,7 @@ QUEUE = JobQueue(all_policies())
 async def _run_with_responses(factory: async_sessionmaker, statuses: dict[str, MinerResponseStatus]) -> int:
     async with factory.begin() as session:
         run_id, _ = await db.create_run(session, INIT, RunMode.HINDCAST, INIT + timedelta(hours=9))
-        await db.move_run(session, run_id, [RunStatus.CREATED], RunStatus.COMPLETED)
+        await db.admin_override_run(session, run_id, {RunStatus.CREATED}, RunStatus.COMPLETED)
         for uid, (hotkey, status) in enumerate(statuses.items()):
             response_id = await db.insert_response(session, run_id, hotkey, uid)
             await session.execute(WeatherMinerResponse.__table__.update()
@@ -151,7 +147,8 @@ async def test_reseed_only_before_fan_out_or_after_an_error(
         async with session_factory.begin() as session:
             await admin.reseed_run(session, QUEUE, run_id)
     async with session_factory.begin() as session:
-        await db.move_run(session, run_id, [RunStatus.COMPLETED], RunStatus.ERROR, error="GFS")
+        await db.admin_override_run(session, run_id, {RunStatus.COMPLETED}, RunStatus.ERROR,
+                                    error="GFS")
         assert "seeded again" in await admin.reseed_run(session, QUEUE, run_id)
     async with session_factory() as session:
         assert (await db.get_run(session, run_id)).status is RunStatus.CREATED

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from gaia.config import Settings
 from gaia.jobs.queue import JobQueue
-from gaia.jobs.retry_config import WeatherJob
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import RunPayload
 from gaia.tasks.defined_tasks.weather.pipeline.workers import all_policies
 from gaia.validator import admin

@@ -16,15 +16,14 @@ from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from gaia.clock import VirtualClock
+from gaia.database.base import Base
 from gaia.database.validator_schema import (
-    Base,
-    JobStatus,
-    ValidatorJob,
     WeatherForecastRun,
     WeatherMinerResponse,
     WeatherMinerScore,
 )
 from gaia.jobs import JobQueue, JobRegistry, Worker, WorkerOptions, asyncpg_dsn
+from gaia.jobs.schema import JobStatus, ValidatorJob
 from gaia.tasks.defined_tasks.weather.data import gfs_cache
 from gaia.tasks.defined_tasks.weather.data.gfs_cache import CacheBound
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import PeriodicPayload

@@ -34,7 +34,8 @@ async def add_run(
     init = DAY + timedelta(days=day)
     async with factory.begin() as session:
         run_id, _ = await db.create_run(session, init, mode, init + timedelta(hours=9))
-        await db.move_run(session, run_id, [RunStatus.CREATED], RunStatus.QUERYING_MINERS)
+        await db.admin_override_run(session, run_id, {RunStatus.CREATED},
+                                    RunStatus.QUERYING_MINERS)
         for uid, (hotkey, status) in enumerate(statuses.items()):
             response_id = await db.insert_response(session, run_id, hotkey, uid)
             await session.execute(update(WeatherMinerResponse)

@@ -72,7 +72,7 @@ def test_noisy_persistence_is_worse_than_persistence() -> None:
 
 def test_models_yield_canonical_float32_states_in_order() -> None:
     inputs = _inputs()
-    for name in MODELS:
+    for name in sorted(set(MODELS) - {"aurora"}):  # aurora needs a checkpoint: test_aurora_*
         leads = [lead for lead, _ in get_model(name).forecast(inputs, [6, 12, 18])]
         assert leads == [6, 12, 18]
         _, state = next(iter(get_model(name).forecast(inputs, [6])))
@@ -91,7 +91,7 @@ def test_spectral_advection_keeps_humidity_non_negative_and_zonal_mean() -> None
 
 
 def test_unknown_model_names_the_known_ones() -> None:
-    with pytest.raises(UnknownModel, match="known: noisy_persistence, persistence, spectral_advection"):
+    with pytest.raises(UnknownModel, match="known: aurora, noisy_persistence, persistence, spectral_advection"):
         get_model("aurora-huge")
     with pytest.raises(ValueError, match="bad options"):
         get_model("persistence", tau_hours=3)

@@ -6,17 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gaia.database.validator_schema import JobStatus
-from gaia.jobs import (
-    RETRY_CONFIG,
-    Invalid,
-    NotReady,
-    Retry,
-    RetryPolicy,
-    TimedOut,
-    WeatherJob,
-    resolve,
-)
+from gaia.jobs import Invalid, NotReady, Retry, RetryPolicy, TimedOut, resolve
+from gaia.jobs.schema import JobStatus
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import RETRY_CONFIG, WeatherJob
 
 QUERY = RETRY_CONFIG[WeatherJob.QUERY_MINER]
 POLL = RETRY_CONFIG[WeatherJob.POLL_MINER]

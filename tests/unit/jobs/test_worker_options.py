@@ -1,19 +1,15 @@
-"""Worker options from the validator's settings."""
+"""Worker options and the worker's database address."""
 
 from __future__ import annotations
 
 import pytest
 
-from gaia.config import ValidatorSettings
 from gaia.jobs import WorkerOptions, asyncpg_dsn
 
 
-def test_options_come_from_settings():
-    settings = ValidatorSettings(workers=4, lease_s=30, backoff_scale=0.01, job_retention_days=3)
-    options = WorkerOptions.from_settings(settings, shutdown_grace_s=5)
-    assert (options.concurrency, options.lease_s, options.backoff_scale) == (4, 30, 0.01)
-    assert (options.retention_days, options.shutdown_grace_s) == (3, 5)
-    assert options.reap_every_s == 15
+def test_reaper_runs_every_half_lease_unless_set():
+    assert WorkerOptions(lease_s=30).reap_every_s == 15
+    assert WorkerOptions(lease_s=30, reap_interval_s=4).reap_every_s == 4
 
 
 @pytest.mark.parametrize("bad", [{"concurrency": 0}, {"prefetch": -1}, {"lease_s": 0}])

@@ -11,10 +11,10 @@ from pydantic import ValidationError
 
 from gaia.clock import VirtualClock
 from gaia.config import MinerSettings
-from gaia.jobs.retry_config import RETRY_CONFIG, WeatherJob
 from gaia.miner.runtime import every
 from gaia.tasks.defined_tasks.weather.forecast_store import chunk_key
 from gaia.tasks.defined_tasks.weather.pipeline.context import DAY1_LEAD_HOURS, ERA5_LEAD_HOURS
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import RETRY_CONFIG, WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming
 from gaia.tasks.defined_tasks.weather.retention import (
     DAY1_WINDOW,

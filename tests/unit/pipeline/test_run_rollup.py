@@ -1,10 +1,11 @@
-"""The run status is a roll-up of its miners' states (DESIGN.md section 3)."""
+"""The run status is a roll-up of its miners' states (docs/ARCHITECTURE.md, "State
+machines")."""
 
 import pytest
 
 from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus as S
 from gaia.tasks.defined_tasks.weather.states import RunStatus as R
-from gaia.validator.database.validator_database_manager import rolled_up_run_status
+from gaia.tasks.defined_tasks.weather.states import rolled_up_run_status
 
 
 @pytest.mark.parametrize(("statuses", "expected"), [

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from gaia.database.validator_schema import JobStatus
 from gaia.jobs.observer import JobResult, result_of
 from gaia.jobs.outcomes import Invalid, NotReady, Retry, TimedOut
 from gaia.jobs.policy import Resolution
+from gaia.jobs.schema import JobStatus
 from gaia.miner.metrics import MinerMetrics, refusal_code
 from gaia.validator.metrics import DatabaseSnapshot, ValidatorMetrics, failure_class
 from gaia.validator.probe import assess

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from alembic import op
 
 from gaia.database.previous_validator import detect, history, rollback
-from gaia.jobs.retry_config import RETRY_CONFIG
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import RETRY_CONFIG
 
 revision: str = "0006"
 down_revision: str | None = "0005"

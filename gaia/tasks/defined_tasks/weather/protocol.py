@@ -1,4 +1,4 @@
-"""Validator <-> miner messages of the weather task (DESIGN.md section 5).
+"""Validator <-> miner messages of the weather task (docs/ARCHITECTURE.md, "Protocol").
 
 Shared by the miner's routes and the validator's client, so both sides validate the same
 way. Requests are strict (unknown fields, naive datetimes and off-cycle init times are

@@ -5,7 +5,7 @@ Everything counts from the forecast's GFS init time, not from when the miner fin
 
 - **The promise** (:data:`RETENTION_PROMISE`, 16 days): every file a validator still reads
   stays until the last lead has been scorable for a margin, ``init + 240 h + ERA5 delay (5 d)
-  + 1 day`` (DESIGN.md section 7). The whole store (metadata, coordinates, manifest, the
+  + 1 day`` (README.md, the timeline). The whole store (metadata, coordinates, manifest, the
   chunks of the ERA5 leads 24, 48, ..., 240 h) lives that long, then the forecast goes.
 - **The day-1 window** (:data:`DAY1_WINDOW`, 2 days): the chunks of the leads only day-1
   scoring reads (6, 12, 18, 30, 36, ... h: every lead that is not an ERA5 lead) may go after
@@ -36,7 +36,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gaia.jobs.policy import RetryPolicy
-from gaia.jobs.retry_config import RETRY_CONFIG, WeatherJob
 from gaia.tasks.defined_tasks.weather.forecast_manifest import Manifest
 from gaia.tasks.defined_tasks.weather.forecast_store import (
     chunk_key,
@@ -44,6 +43,7 @@ from gaia.tasks.defined_tasks.weather.forecast_store import (
     store_file_path,
 )
 from gaia.tasks.defined_tasks.weather.pipeline.context import ERA5_LEAD_HOURS
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import RETRY_CONFIG, WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming
 from gaia.tasks.defined_tasks.weather.variables import FORECAST_LEAD_HOURS, is_level_variable
 

@@ -1,4 +1,5 @@
-"""The fields a forecast holds, fixed by the protocol version (DESIGN.md section 6).
+"""The fields a forecast holds, fixed by the protocol version (docs/ARCHITECTURE.md,
+"Protocol").
 
 Canonical names are the ECMWF short names used everywhere inside the project:
 surface ``2t, 10u, 10v, msl`` (dims time, latitude, longitude) and pressure-level

@@ -1,4 +1,5 @@
-"""The miner's weather routes (DESIGN.md section 5); the miner's app factory mounts them.
+"""The miner's weather routes (docs/ARCHITECTURE.md, "Protocol"); the miner's app factory
+mounts them.
 
 Every route authenticates its caller first (``CallerDep``); the request body is parsed only
 after that, so an unsigned or refused request gets 401/403 whatever it carries. Routes only

@@ -30,6 +30,7 @@ from gaia.tasks.defined_tasks.weather.data.grid import Grid
 from gaia.tasks.defined_tasks.weather.data.lead_fields import FieldKey, LeadFields
 from gaia.tasks.defined_tasks.weather.data.zarr_fields import (
     SourceChunk,
+    axis_values,
     by_variable,
     group_grid,
     level_indices,
@@ -124,8 +125,8 @@ class ClimatologySource:
 
     def _axes_values(self) -> tuple[list[int], list[int]]:
         if self._axes is None:
-            self._axes = ([int(v) for v in self.group["hour"][:]],
-                          [int(v) for v in self.group["dayofyear"][:]])
+            self._axes = ([int(v) for v in axis_values(self.group, "hour")],
+                          [int(v) for v in axis_values(self.group, "dayofyear")])
         return self._axes
 
     def _index(self, key: ClimKey) -> tuple[int, int]:

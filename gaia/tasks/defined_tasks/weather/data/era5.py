@@ -27,6 +27,7 @@ from gaia.tasks.defined_tasks.weather.data.lead_fields import FieldKey, LeadFiel
 from gaia.tasks.defined_tasks.weather.data.zarr_fields import (
     SourceChunk,
     by_variable,
+    child_array,
     group_grid,
     level_indices,
     open_group,
@@ -114,8 +115,10 @@ class Era5Source:
     def times(self) -> pd.DatetimeIndex:
         """The store's (padded) time axis, decoded once, naive UTC."""
         if self._times is None:
-            axis = self.group["time"]
-            decoded = decode_cf_datetime(axis[:], axis.attrs["units"], axis.attrs.get("calendar"))
+            axis = child_array(self.group, "time")
+            units, calendar = axis.attrs["units"], axis.attrs.get("calendar")
+            decoded = decode_cf_datetime(axis[:], str(units),
+                                         None if calendar is None else str(calendar))
             self._times = pd.DatetimeIndex(decoded)
         return self._times
 

@@ -13,7 +13,7 @@ pointwise selection that zarr walks element by element.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,12 +47,27 @@ def open_group(url: str) -> zarr.Group:
     return zarr.open_consolidated(store, mode="r", zarr_format=2)
 
 
+def child_array(group: zarr.Group, name: str) -> zarr.Array:
+    """The member ``name`` of ``group`` as an array; ``KeyError`` when absent, ``TypeError``
+    when it is a subgroup."""
+    node = group[name]
+    if not isinstance(node, zarr.Array):
+        raise TypeError(f"store member {name!r} is a group, not an array")
+    return node
+
+
+def axis_values(group: zarr.Group, name: str) -> np.ndarray:
+    """Every value of the (1-D coordinate) array ``name``."""
+    return np.asarray(child_array(group, name)[:])
+
+
 def group_grid(group: zarr.Group) -> Grid:
-    lon = np.asarray(group["longitude"][:], dtype=np.float64)
-    return Grid(latitudes=np.asarray(group["latitude"][:]), longitudes=np.mod(lon, 360))
+    lat = axis_values(group, "latitude").astype(np.float64)
+    lon = np.mod(axis_values(group, "longitude").astype(np.float64), 360)
+    return Grid(latitudes=tuple(lat.tolist()), longitudes=tuple(lon.tolist()))
 
 
-def by_variable(keys: Iterable[FieldKey], lexicon: dict[str, tuple[str, object]]
+def by_variable(keys: Iterable[FieldKey], lexicon: Mapping[str, object]
                 ) -> dict[str, list[int | None]]:
     """Wanted levels per canonical variable, in first-seen order; ``KeyError`` for an
     unknown variable or a level on the wrong kind of variable."""
@@ -74,8 +89,9 @@ def store_array(group: zarr.Group, name: str, lead_dims: Sequence[str], level: b
     not ``(*lead_dims, [level,] latitude, longitude)``."""
     if name not in group.array_keys():
         raise KeyError(f"store has no variables {[name]}")
-    array = group[name]
-    dims = tuple(array.attrs.get("_ARRAY_DIMENSIONS", ()))
+    array = child_array(group, name)
+    listed = array.attrs.get("_ARRAY_DIMENSIONS", ())
+    dims = tuple(listed) if isinstance(listed, list | tuple) else ()
     expected = (*lead_dims, *(("level",) if level else ()), "latitude", "longitude")
     if dims != expected:
         raise ValueError(f"{name} has dims {dims}, expected {expected}")
@@ -84,7 +100,7 @@ def store_array(group: zarr.Group, name: str, lead_dims: Sequence[str], level: b
 
 def level_indices(group: zarr.Group, levels: Sequence[int]) -> list[int]:
     """Indices of ``levels`` (hPa) on the store's level axis; ``KeyError`` for absent ones."""
-    have = [int(v) for v in group["level"][:]]
+    have = [int(v) for v in axis_values(group, "level")]
     absent = sorted(set(levels) - set(have))
     if absent:
         raise KeyError(f"store has no levels {absent} hPa")
@@ -101,7 +117,7 @@ def split_by_chunk(indices: Sequence[int], chunk: int) -> dict[int, list[int]]:
 
 def chunk_nbytes(group: zarr.Group, chunk: SourceChunk) -> int:
     """Decoded size of one chunk of ``chunk``'s array."""
-    array = group[chunk.array]
+    array = child_array(group, chunk.array)
     return math.prod(array.chunks) * array.dtype.itemsize
 
 
@@ -109,7 +125,7 @@ def read_chunk(group: zarr.Group, chunk: SourceChunk) -> dict[Hashable, dict[Fie
     """The chunk's fields at each of its entries: one selection, one chunk read.
 
     Arrays are float32 (latitude, longitude) views of one fresh block per call."""
-    array = group[chunk.array]
+    array = child_array(group, chunk.array)
     rows = (list(chunk.levels),) if chunk.levels is not None else ()
     block = np.asarray(array.get_orthogonal_selection((*chunk.lead, *rows)), dtype=np.float32)
     spans = [part for part in chunk.lead if isinstance(part, slice)]

@@ -12,19 +12,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gaia.chain.client import ChainError
 from gaia.jobs.outcomes import Invalid, NotReady, Retry
-from gaia.jobs.queue import NewJob
+from gaia.jobs.queue import NewJob, singleton_key
 from gaia.jobs.registry import JobContext
-from gaia.jobs.retry_config import WeatherJob, singleton_key
 from gaia.tasks.defined_tasks.weather.data.gfs import GfsTransportError, GfsUnavailable
 from gaia.tasks.defined_tasks.weather.data.gfs_idx import GfsMessageMissing
 from gaia.tasks.defined_tasks.weather.data.grib import GfsDecodeError
 from gaia.tasks.defined_tasks.weather.pipeline.context import PipelineContext
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import (
     ResponsePayload,
     RunCreatePayload,
     RunPayload,
 )
-from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus, RunStatus
+from gaia.tasks.defined_tasks.weather.states import (
+    BEFORE_FAN_OUT_RUN_STATUSES,
+    MinerResponseStatus,
+    RunStatus,
+)
 from gaia.validator.database import validator_database_manager as db
 from gaia.validator.pause import hold_if_paused
 
@@ -61,7 +65,7 @@ async def seed_run(ctx: PipelineContext, payload: RunPayload, job: JobContext) -
     async with ctx.session_factory.begin() as session:
         run = await db.get_run(session, payload.run_id)
         if run.status is RunStatus.CREATED:
-            await db.move_run(session, run.id, [RunStatus.CREATED], RunStatus.GFS_DOWNLOADING)
+            await db.transition_run(session, run.id, RunStatus.GFS_DOWNLOADING)
         elif run.status is not RunStatus.GFS_DOWNLOADING:
             if run.status is RunStatus.GFS_READY:
                 await enqueue_run_job(ctx, session, WeatherJob.ORCHESTRATE, run.id)
@@ -69,7 +73,7 @@ async def seed_run(ctx: PipelineContext, payload: RunPayload, job: JobContext) -
     await _download_gfs(ctx, run.gfs_init_time, run.commit_deadline)
     await _warm_day1_references(ctx, run.gfs_init_time, job)
     async with ctx.session_factory.begin() as session:
-        if await db.move_run(session, run.id, [RunStatus.GFS_DOWNLOADING], RunStatus.GFS_READY):
+        if await db.transition_run(session, run.id, RunStatus.GFS_READY):
             await enqueue_run_job(ctx, session, WeatherJob.ORCHESTRATE, run.id)
     job.log.info("GFS %s inputs and day-1 reference ready", run.gfs_init_time)
 
@@ -120,8 +124,8 @@ async def orchestrate_run(ctx: PipelineContext, payload: RunPayload, job: JobCon
         await db.sync_miners(session, neurons)
         miners = await db.eligible_miners(session, ctx.eligibility)
         if not miners:
-            await db.move_run(session, run.id, [RunStatus.GFS_READY], RunStatus.ERROR,
-                              error="no eligible miners in the metagraph")
+            await db.transition_run(session, run.id, RunStatus.ERROR, within={run.status},
+                                    error="no eligible miners in the metagraph")
             job.log.warning("run %s: no eligible miners", run.id)
             return
         await db.create_responses(session, run.id, miners)
@@ -135,14 +139,11 @@ async def orchestrate_run(ctx: PipelineContext, payload: RunPayload, job: JobCon
             for rid, hotkey, status in responses
             if status is MinerResponseStatus.CREATED
         ])
-        await db.move_run(session, run.id, [RunStatus.GFS_READY], RunStatus.QUERYING_MINERS)
+        await db.transition_run(session, run.id, RunStatus.QUERYING_MINERS)
     job.log.info("run %s: querying %d miners", run.id, len(miners))
 
 
 async def run_failed(session: AsyncSession, payload: RunPayload, reason: str) -> None:
     """Give-up hook of the run-level steps: the run ends in ``error`` with the reason."""
-    await db.move_run(
-        session, payload.run_id,
-        [RunStatus.CREATED, RunStatus.GFS_DOWNLOADING, RunStatus.GFS_READY],
-        RunStatus.ERROR, error=reason,
-    )
+    await db.transition_run(session, payload.run_id, RunStatus.ERROR,
+                            within=BEFORE_FAN_OUT_RUN_STATUSES, error=reason)

@@ -137,8 +137,17 @@ def _time_name(moment: datetime) -> str:
     return f"{moment.astimezone(UTC):%Y%m%dT%H%M}"
 
 
+def _entry_time_name(entry: Hashable) -> str:
+    """The file name of an ERA5 chunk entry (a valid time)."""
+    if not isinstance(entry, datetime):
+        raise TypeError(f"ERA5 chunk entries are valid times, got {entry!r}")
+    return _time_name(entry)
+
+
 def _climatology_name(key: Hashable) -> str:
-    hour, day = key  # type: ignore[misc]
+    if not (isinstance(key, tuple) and len(key) == 2):
+        raise TypeError(f"climatology entries are (hour, day of year) pairs, got {key!r}")
+    hour, day = key
     return f"h{hour:02d}-d{day:03d}"
 
 
@@ -290,7 +299,7 @@ class ReferenceCache:
         keys = tuple(keys)
         by_variable(keys, LEXICON)
         return self._lead(
-            self._truth, _time_name(valid_time), keys, _time_name, self._era5.read_chunk,
+            self._truth, _time_name(valid_time), keys, _entry_time_name, self._era5.read_chunk,
             lambda missing: self._era5.chunks(valid_time, missing), lambda: self._era5.group,
         )
 

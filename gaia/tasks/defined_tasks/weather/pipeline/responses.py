@@ -10,14 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gaia.database.validator_schema import WeatherMinerResponse
 from gaia.jobs.outcomes import INVALID_PREFIX
-from gaia.jobs.retry_config import WeatherJob, singleton_key
+from gaia.jobs.queue import singleton_key
 from gaia.tasks.defined_tasks.weather.pipeline.context import PipelineContext
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import ResponsePayload
-from gaia.tasks.defined_tasks.weather.states import (
-    MinerResponseStatus,
-    is_allowed,
-    transition_response,
-)
+from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus, is_allowed
 from gaia.validator.database import validator_database_manager as db
 
 S = MinerResponseStatus
@@ -45,7 +42,7 @@ async def move(
     **fields: object,
 ) -> None:
     """Transition the response and roll the run's status up, in the caller's transaction."""
-    await transition_response(session, payload.response_id, current, target, **fields)
+    await db.transition_response(session, payload.response_id, current, target, **fields)
     await db.refresh_run_status(session, payload.run_id)
 
 

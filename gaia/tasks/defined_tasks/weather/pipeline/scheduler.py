@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gaia.clock import Now, sleep_for
 from gaia.jobs.queue import JobQueue, singleton_key_used
-from gaia.jobs.retry_config import WeatherJob
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import PeriodicPayload, RunCreatePayload
 from gaia.tasks.defined_tasks.weather.pipeline.timing import (
     DailyRun,

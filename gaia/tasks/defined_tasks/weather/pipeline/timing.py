@@ -1,4 +1,5 @@
-"""Time rules of the daily run (DESIGN.md section 7), as pure functions of an injected clock.
+"""Time rules of the daily run, as pure functions of an injected clock (README.md, "The
+timeline a validator and a miner live on").
 
 - The day's run is due at ``schedule_hour_utc`` (18:00 by default).
 - Its GFS init time is the latest cycle complete at that moment: a cycle counts as complete

@@ -1,8 +1,8 @@
 """Job type → handler, retry policy and give-up hook, for the validator's workers.
 
-The retry policies are the plan's ``RETRY_CONFIG`` (:mod:`gaia.jobs.retry_config`); the
-handlers get their collaborators bound here, so a handler's only inputs are its payload and
-its job context.
+The retry policies are the plan's ``RETRY_CONFIG`` (:mod:`.job_types`), handed to the
+generic worker through its registry; the handlers get their collaborators bound here, so a
+handler's only inputs are its payload and its job context.
 
 Day-1 and ERA5 scoring share the worker process's scoring processes, so they share one
 concurrency limit of that many (:data:`SCORING_GROUP`): a worker claims a scoring job only
@@ -18,9 +18,9 @@ from functools import partial
 
 from gaia.jobs.policy import RetryPolicy
 from gaia.jobs.registry import ConcurrencyLimit, JobRegistry
-from gaia.jobs.retry_config import RETRY_CONFIG, WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline import orchestrator
 from gaia.tasks.defined_tasks.weather.pipeline.context import PipelineContext
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import RETRY_CONFIG, WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import (
     PeriodicPayload,
     ResponsePayload,

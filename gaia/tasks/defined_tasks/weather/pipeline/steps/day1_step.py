@@ -9,9 +9,9 @@ after a crash continues from ``day1_scoring`` and overwrites the same score rows
 from __future__ import annotations
 
 from gaia.jobs.registry import JobContext
-from gaia.jobs.retry_config import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.context import PipelineContext
 from gaia.tasks.defined_tasks.weather.pipeline.forecasts import SCORING_SHARE, ForecastRef
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import ResponsePayload
 from gaia.tasks.defined_tasks.weather.pipeline.responses import enqueue_next, move
 from gaia.tasks.defined_tasks.weather.pipeline.steps.era5_step import write_rollup

@@ -29,7 +29,11 @@ from gaia.tasks.defined_tasks.weather.scoring.rollup import (
     Rollup,
     progressive_roll_up,
 )
-from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus, RunStatus
+from gaia.tasks.defined_tasks.weather.states import (
+    ROLLED_UP_RUN_STATUSES,
+    MinerResponseStatus,
+    RunStatus,
+)
 from gaia.validator.database import validator_database_manager as db
 
 S = MinerResponseStatus
@@ -91,7 +95,7 @@ async def write_rollup(
     """Recompute and store the run score from the stored day-1 verdict and ERA5 skills
     (``rest_withheld``: the unscored leads count at the skill floor, SCORING.md §5)."""
     day1 = {s.metric: s.value for s in await db.scores_of(session, run_id, hotkey, ScoreKind.DAY1)
-            if s.variable == SUMMARY_VARIABLE}
+            if s.variable == SUMMARY_VARIABLE and s.value is not None}
     skills = [LeadSkill(*row) for row in await db.metric_rows(
         session, run_id, hotkey, ScoreKind.ERA5, Metric.SKILL)]
     rollup = progressive_roll_up(
@@ -112,9 +116,10 @@ async def _wait_for_truth(
     give_up_at = ctx.timing.truth_deadline(init_time, lead)
     if now >= give_up_at:
         async with ctx.session_factory.begin() as session:
-            await db.move_run(session, payload.run_id, db.ROLLED_UP_RUN_STATUSES, RunStatus.ERROR,
-                              error=f"ERA5 truth for lead {lead} h still missing on "
-                                    f"{now:%Y-%m-%d}")
+            await db.transition_run(session, payload.run_id, RunStatus.ERROR,
+                                    within=ROLLED_UP_RUN_STATUSES,
+                                    error=f"ERA5 truth for lead {lead} h still missing on "
+                                          f"{now:%Y-%m-%d}")
         raise Invalid(f"ERA5 truth for lead {lead} h never arrived")
     until = min(max(ctx.timing.lead_due(init_time, lead), now + TRUTH_RECHECK), give_up_at)
     raise NotReady(until, f"ERA5 does not cover lead {lead} h yet", progressed=progressed)

@@ -33,9 +33,9 @@ from sqlalchemy import select
 from gaia.database.validator_schema import WeatherMinerResponse
 from gaia.jobs.outcomes import Invalid, NotReady, Retry
 from gaia.jobs.registry import JobContext
-from gaia.jobs.retry_config import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.context import PipelineContext
 from gaia.tasks.defined_tasks.weather.pipeline.forecasts import ForecastRef
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.miner_client import as_outcomes, retry_after
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import ResponsePayload
 from gaia.tasks.defined_tasks.weather.pipeline.responses import enqueue_next, fail_response, move

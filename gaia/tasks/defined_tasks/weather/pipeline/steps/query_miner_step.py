@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 
 from gaia.jobs.outcomes import Invalid
 from gaia.jobs.registry import JobContext
-from gaia.jobs.retry_config import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.context import PipelineContext
+from gaia.tasks.defined_tasks.weather.pipeline.job_types import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.miner_client import as_outcomes
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import ResponsePayload
 from gaia.tasks.defined_tasks.weather.pipeline.responses import enqueue_next, move

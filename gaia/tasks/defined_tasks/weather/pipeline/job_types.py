@@ -1,5 +1,8 @@
 """The weather pipeline's job types and their retry policies (the plan's RETRY_CONFIG).
 
+The generic queue (:mod:`gaia.jobs`) knows neither: :mod:`.workers` registers each type with
+its policy in the worker's registry and hands ``all_policies()`` to the queue.
+
 The per-miner figures are the plan's. ``max_attempts`` counts runs of the handler, so a
 3-attempt policy waits after attempts 1 and 2 only: query_miner's third delay (900 s) and
 day1_score's (1200 s) apply only if an operator raises ``max_attempts`` on a job.
@@ -44,8 +47,6 @@ class WeatherJob(StrEnum):
     ERA5_SCORE = "weather.era5_score"
 
 
-SINGLETON_JOBS: Final = frozenset({WeatherJob.RUN_CREATE, WeatherJob.SEED, WeatherJob.ORCHESTRATE})
-
 RETRY_CONFIG: Final[Mapping[str, RetryPolicy]] = MappingProxyType(
     {
         WeatherJob.RUN_CREATE: RetryPolicy(
@@ -68,14 +69,3 @@ RETRY_CONFIG: Final[Mapping[str, RetryPolicy]] = MappingProxyType(
         ),
     }
 )
-
-
-def singleton_key(job_type: str, **subject: object) -> str:
-    """``singleton_key("weather.query_miner", run=42, hotkey="5F…")`` →
-    ``"weather.query_miner:run=42:hotkey=5F…"`` (fields in the order given)."""
-    if not subject:
-        raise ValueError(f"a singleton key for {job_type!r} needs at least one subject field")
-    for name, value in subject.items():
-        if value is None or ":" in str(value):
-            raise ValueError(f"singleton key field {name}={value!r} must be set and contain no ':'")
-    return ":".join([job_type, *(f"{name}={value}" for name, value in subject.items())])
