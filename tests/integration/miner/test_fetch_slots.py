@@ -35,6 +35,17 @@ class GatedSource:
             self.in_flight -= 1
 
 
+async def all_attempts_begun(db: MinerDatabase, jobs: list[JobRecord],
+                             timeout_s: float = 60.0) -> None:
+    """Wait (on a loaded machine, as long as it takes) until every job began its attempt."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            rows = [await db.get_job(job.job_id) for job in jobs]
+            if all(row is not None and row.attempts == 1 for row in rows):
+                return
+            await asyncio.sleep(0.01)
+
+
 async def test_one_fetch_slot_runs_one_fetch_at_a_time(tmp_path: Path) -> None:
     db = MinerDatabase(database_url_for(None, tmp_path))
     await db.create_tables()
@@ -55,7 +66,8 @@ async def test_one_fetch_slot_runs_one_fetch_at_a_time(tmp_path: Path) -> None:
         for init in (T0, T0 + timedelta(hours=6), T0 + timedelta(hours=12)):
             jobs.append((await db.get_or_create_job(new_job(init)))[0])
         runs = [asyncio.create_task(run_job(job, ctx)) for job in jobs]
-        await asyncio.sleep(0.3)
+        await all_attempts_begun(db, jobs)  # each then goes straight for the fetch slot
+        await asyncio.sleep(0.1)
         assert source.in_flight == 1
         source.release.set()
         results = await asyncio.gather(*runs, return_exceptions=True)

@@ -28,6 +28,10 @@ RULES = (
     Rule("gaia.tasks.defined_tasks.weather.states",
          ("sqlalchemy", "gaia.database", "gaia.validator", "gaia.jobs"),
          "the state machines are pure tables: the queries that apply them live with the others"),
+    Rule("gaia.tasks.defined_tasks.weather.scoring",
+         ("gaia.tasks.defined_tasks.weather.pipeline", "gaia.jobs", "gaia.database",
+          "gaia.validator", "sqlalchemy"),
+         "scoring is arithmetic over fields handed to it; the pipeline fetches and stores"),
 )
 
 
