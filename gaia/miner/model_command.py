@@ -68,6 +68,7 @@ class CheckedFiles:
     checkpoint: Path
     checkpoint_sha256: str
     statics: Path | None
+    statics_sha256: str | None
 
     def report(self) -> str:
         lines = [f"checkpoint {self.checkpoint}  sha256 {self.checkpoint_sha256}  "
@@ -76,7 +77,7 @@ class CheckedFiles:
                  f"--aurora.checkpoint {self.checkpoint}",
                  f"--aurora.checkpoint-sha256 {self.checkpoint_sha256}"]
         if self.statics is not None:
-            lines.append(f"statics    {self.statics}  sha256 {file_sha256(self.statics)}")
+            lines.append(f"statics    {self.statics}  sha256 {self.statics_sha256}")
             flags.append(f"--aurora.statics {self.statics}")
         return "\n".join([*lines, "start the miner with:",
                           "  python -m gaia.miner " + " \\\n      ".join(flags)])
@@ -87,7 +88,8 @@ def check_files(variant: AuroraVariant, checkpoint: Path, statics: Path | None,
     digest = checked_checkpoint(checkpoint, None)
     checked_statics(statics, grid_deg)
     load_network(variant, checkpoint, pick_device(device))
-    return CheckedFiles(variant, checkpoint, digest, statics)
+    return CheckedFiles(variant, checkpoint, digest, statics,
+                        file_sha256(statics) if statics is not None else None)
 
 
 def fetch_files(variant: AuroraVariant, folder: Path, *, with_statics: bool, hub_url: str,

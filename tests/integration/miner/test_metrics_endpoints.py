@@ -9,13 +9,13 @@ import uuid
 from pathlib import Path
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from gaia.net.signed_http import SignedClient
 from gaia.tasks.defined_tasks.weather.protocol import INITIATE_FETCH_PATH
 from gaia.tasks.defined_tasks.weather.variables import FORECAST_LEAD_HOURS
 from tests.fixtures.database import _admin, async_url, server_url
 from tests.fixtures.identified_model import IDENTITY
+from tests.fixtures.metrics import healthz, scrape, total, value
 from tests.fixtures.miner import (
     MinerArchive,
     MinerIdentities,
@@ -30,32 +30,12 @@ from tests.fixtures.miner import (
 INITIATE_ROUTE = "/weather/initiate-fetch"
 
 
-async def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of ``/metrics`` by (name, sorted labels); unsigned, as Prometheus asks."""
-    async with httpx.AsyncClient() as plain:
-        response = await plain.get(url + "/metrics")
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/plain")
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
 
 
-def value(samples: dict, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def total(samples: dict, name: str, **labels: str) -> float:
-    """The sum of ``name`` over the samples that carry ``labels`` (and any others)."""
-    wanted = set(labels.items())
-    return sum(v for (n, found), v in samples.items() if n == name and wanted <= set(found))
 
 
-async def healthz(url: str) -> httpx.Response:
-    async with httpx.AsyncClient() as plain:
-        return await plain.get(url + "/healthz")
 
 
 def started(identities: MinerIdentities, archive: MinerArchive, data_dir: Path,

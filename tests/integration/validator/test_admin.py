@@ -9,10 +9,9 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from gaia.database.base import Base
 from gaia.database.validator_schema import WeatherMinerResponse, WeatherMinerScore
 from gaia.jobs.queue import JobQueue
 from gaia.jobs.schema import JobStatus, ValidatorJob
@@ -22,6 +21,7 @@ from gaia.tasks.defined_tasks.weather.scoring.records import ComponentRecord, Me
 from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus, RunMode, RunStatus
 from gaia.validator import admin
 from gaia.validator.database import validator_database_manager as db
+from tests.fixtures.database import truncate_all
 from tests.fixtures.miner import REPO_ROOT
 
 INIT = datetime(2025, 1, 1, 6, tzinfo=UTC)
@@ -132,8 +132,7 @@ async def _stuck_response(database_url: str) -> None:
     try:
         factory = async_sessionmaker(engine, expire_on_commit=False)
         async with factory.begin() as session:
-            tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-            await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            await truncate_all(session)
         await _run_with_responses(factory, {"5Stuck": MinerResponseStatus.INFERENCE_RUNNING})
     finally:
         await engine.dispose()

@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from gaia.chain.static import write_neurons
@@ -40,6 +39,7 @@ from gaia.validator import periodic
 from gaia.validator.listener import Listener
 from gaia.validator.metrics import ValidatorMetrics
 from gaia.validator.probe import ValidatorProbe
+from tests.fixtures.metrics import Samples, healthz, scrape, value
 from tests.fixtures.miner import REPO_ROOT, free_port, make_wallet
 
 START = datetime(2025, 3, 1, 18, tzinfo=UTC)
@@ -73,24 +73,10 @@ def queue(clock: VirtualClock) -> JobQueue:
                     clock)
 
 
-async def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    async with httpx.AsyncClient() as plain:
-        response = await plain.get(url + "/metrics")
-    assert response.status_code == 200, response.text
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
 
 
-def value(samples: dict, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-async def healthz(url: str) -> httpx.Response:
-    async with httpx.AsyncClient() as plain:
-        return await plain.get(url + "/healthz")
 
 
 class Parts:
@@ -261,7 +247,6 @@ def _validator_args(root: Path, database_url: str, port: int) -> list[str]:
             "--metrics.port", str(port)]
 
 
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 def _start_validator(root: Path, database_url: str, port: int) -> subprocess.Popen[bytes]:

@@ -16,7 +16,6 @@ from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from gaia.clock import VirtualClock
-from gaia.database.base import Base
 from gaia.database.validator_schema import (
     WeatherForecastRun,
     WeatherMinerResponse,
@@ -49,6 +48,7 @@ from gaia.validator.run_retention import (
     purge_runs,
     retain,
 )
+from tests.fixtures.database import truncate_all
 from tests.fixtures.miner import REPO_ROOT
 from tests.integration.jobs.waiting import wait_for
 
@@ -267,8 +267,7 @@ async def _old_runs(database_url: str) -> None:
     try:
         factory = async_sessionmaker(engine, expire_on_commit=False)
         async with factory.begin() as session:
-            tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-            await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            await truncate_all(session)
         now = datetime.now(UTC)
         for days in range(40, 50):  # the newest 7 are the weights window's
             await _insert(factory, Run(days, completed_days_ago=days - 5), now)

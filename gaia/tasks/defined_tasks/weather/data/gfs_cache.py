@@ -28,6 +28,7 @@ from pathlib import Path
 
 from gaia.clock import Now
 from gaia.config import DataSettings
+from gaia.tasks.defined_tasks.weather.data.file_locks import held, lock_fd
 
 log = logging.getLogger(__name__)
 
@@ -79,33 +80,13 @@ def cycle_name(cycle: datetime) -> str:
     return f"{cycle.astimezone(UTC):%Y%m%d%H}"
 
 
-def _lock(path: Path, flags: int) -> int | None:
-    """An fd holding ``flock(flags)`` on ``path`` (None when ``LOCK_NB`` and taken); rechecks
-    that ``path`` is still the locked file, since a prune unlinks the lock files it frees."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, flags)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        try:
-            if os.fstat(fd).st_ino == os.stat(path).st_ino:
-                return fd
-        except FileNotFoundError:
-            pass
-        os.close(fd)
-
 
 def using(root: Path, cycle: datetime, clock: Now) -> ExitStack:
     """Hold ``cycle`` against pruning (a shared lock) and record its use at ``clock()``.
     Blocks only while a prune removes that cycle."""
     name = cycle_name(cycle)
-    fd = _lock(root / LOCKS / f"{name}.lock", fcntl.LOCK_SH)
-    assert fd is not None, "a blocking flock returned without the lock"
     with ExitStack() as stack:
-        stack.callback(os.close, fd)
+        stack.enter_context(held(root / LOCKS / f"{name}.lock", fcntl.LOCK_SH))
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
         (folder / USED).touch()
@@ -151,7 +132,7 @@ def entries(root: Path) -> list[_Entry]:
 def _evict(root: Path, entry: _Entry) -> bool:
     """Remove ``entry`` unless someone holds it (False then)."""
     lock = root / LOCKS / f"{entry.name}.lock"
-    fd = _lock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    fd = lock_fd(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     if fd is None:
         return False
     try:

@@ -32,9 +32,9 @@ import hashlib
 import os
 import shutil
 import threading
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +46,7 @@ import zarr
 from gaia.clock import Now, system_clock
 from gaia.tasks.defined_tasks.weather.data.climatology import ClimatologySource, climatology_key
 from gaia.tasks.defined_tasks.weather.data.era5 import LEXICON, Era5Source
+from gaia.tasks.defined_tasks.weather.data.file_locks import held, lock_fd
 from gaia.tasks.defined_tasks.weather.data.gfs import GfsSource
 from gaia.tasks.defined_tasks.weather.data.grid import Grid, GridMismatch
 from gaia.tasks.defined_tasks.weather.data.lead_fields import FieldKey, LeadFields
@@ -87,35 +88,6 @@ class _Entry:
         return f"{self.space}/{self.name}"
 
 
-def _lock(path: Path, flags: int) -> int | None:
-    """An fd holding ``flock(flags)`` on ``path`` (None when ``LOCK_NB`` and taken).
-
-    Rechecks after locking that ``path`` is still the locked file: ``prune`` unlinks the
-    lock files of the entries it evicts, and a lock on an unlinked file guards nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, flags)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        try:
-            if os.fstat(fd).st_ino == os.stat(path).st_ino:
-                return fd
-        except FileNotFoundError:
-            pass
-        os.close(fd)
-
-
-@contextmanager
-def _locked(path: Path, flags: int) -> Iterator[None]:
-    fd = _lock(path, flags)
-    assert fd is not None, "a blocking flock returned without the lock"
-    try:
-        yield
-    finally:
-        os.close(fd)
 
 
 def _write_array(path: Path, array: np.ndarray) -> None:
@@ -169,13 +141,13 @@ class _Space:
     def using(self, entry: str) -> ExitStack:
         """Hold ``entry`` against eviction (shared lock) and make sure it exists."""
         stack = ExitStack()
-        stack.enter_context(_locked(self._locks / f"{entry}.entry", fcntl.LOCK_SH))
+        stack.enter_context(held(self._locks / f"{entry}.entry", fcntl.LOCK_SH))
         self._ensure(entry)
         return stack
 
     def filling(self, unit: str) -> ExitStack:
         stack = ExitStack()
-        stack.enter_context(_locked(self._locks / f"{unit}.unit", fcntl.LOCK_EX))
+        stack.enter_context(held(self._locks / f"{unit}.unit", fcntl.LOCK_EX))
         return stack
 
     # -- files --------------------------------------------------------------------------
@@ -249,7 +221,7 @@ class _Space:
     def evict(self, entry: _Entry) -> bool:
         """Remove ``entry`` unless someone uses it (False then)."""
         lock = self._locks / f"{entry.name}.entry"
-        fd = _lock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fd = lock_fd(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         if fd is None:
             return False
         try:
@@ -263,7 +235,7 @@ class _Space:
 
     @staticmethod
     def _unlink_free(path: Path) -> None:
-        fd = _lock(path, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fd = lock_fd(path, fcntl.LOCK_EX | fcntl.LOCK_NB)
         if fd is not None:
             try:
                 path.unlink(missing_ok=True)
