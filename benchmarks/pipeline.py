@@ -531,7 +531,7 @@ def run_virtual_flow(bench: Bench, flow: str) -> FlowResult:
 
 
 ROWS = (
-    ("gfs_ready", "GFS inputs + day-1 reference downloaded (seed done)"),
+    ("gfs_ready", "day-1 reference downloaded (seed done)"),
     ("first_asked", "first miner asked (inference_started_at)"),
     ("last_asked", "last miner asked"),
     ("sim_first_ready", "first forecast ready at the miner"),

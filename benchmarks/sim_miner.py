@@ -71,7 +71,7 @@ from gaia.tasks.defined_tasks.weather.protocol import (
     JobStatusResponse,
     MinerJobStatus,
     job_id_for,
-    manifest_path,
+    manifest_url_path,
 )
 from gaia.tasks.defined_tasks.weather.variables import FORECAST_LEAD_HOURS, PRESSURE_LEVELS_HPA
 
@@ -162,7 +162,7 @@ class Fleet:
             job_id=miner.job_id, gfs_init_time=miner.signed.manifest.init_datetime, status=state,
             progress=JobProgress(leads_done=done, leads_total=total),
             manifest_hash=miner.signed.manifest_hash if ready else None,
-            manifest_url=manifest_path(miner.job_id) if ready else None,
+            manifest_url=manifest_url_path(miner.job_id) if ready else None,
         )
 
     def events(self) -> list[dict[str, object]]:

@@ -71,12 +71,10 @@ from reference_stores import (  # noqa: E402
 )
 
 from gaia.config import DataSettings, Settings, WalletSettings  # noqa: E402
-from gaia.tasks.defined_tasks.weather.pipeline.context import (  # noqa: E402
-    DAY1_LEAD_HOURS,
-    ERA5_LEAD_HOURS,
-)
 from gaia.tasks.defined_tasks.weather.variables import (  # noqa: E402
     ALL_VARIABLES,
+    DAY1_LEAD_HOURS,
+    ERA5_LEAD_HOURS,
     PRESSURE_LEVELS_HPA,
     is_level_variable,
 )
@@ -251,7 +249,8 @@ def day1_phase(env: Any, forecast: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with _measured(out):
         outcome = scoring_tasks.day1_task(env, _now(), forecast)
-    out.update(records=len(outcome.records), passed=outcome.passed, clone=outcome.clone)
+    out.update(records=len(outcome.records), passed=outcome.verdict.passed,
+               clone=outcome.verdict.clone)
     return out
 
 
@@ -416,8 +415,9 @@ class Run:
         return entry
 
 
-def _commit(env: Any, forecasts: list[Any], announced: list[str]) -> list[Any]:
-    """The validator's commit step: signed manifest fetched and checked, hash recorded."""
+def _commit(env: Any, forecasts: list[Any], announced: list[str], grid: Any) -> list[Any]:
+    """The validator's commit step: signed manifest fetched and checked against the run's
+    ``grid``, hash recorded."""
     import dataclasses
 
     from gaia.tasks.defined_tasks.weather.pipeline.scoring_service import ScoringService
@@ -425,7 +425,8 @@ def _commit(env: Any, forecasts: list[Any], announced: list[str]) -> list[Any]:
     async def commit_all() -> list[Any]:
         service = ScoringService(env, env.signed_client(), processes=0)
         try:
-            return [dataclasses.replace(ref, manifest_hash=await service.commit_manifest(ref, h))
+            return [dataclasses.replace(
+                        ref, manifest_hash=await service.commit_manifest(ref, h, grid))
                     for ref, h in zip(forecasts, announced, strict=True)]
         finally:
             service.close()
@@ -440,7 +441,7 @@ def measure(run: Run) -> None:
     announced = [load_signed_manifest(m.store).manifest_hash for m in run.miners]
     refs = [ForecastRef(run.plan.init_time, server.base_url, server.miner_hotkey, JOB_ID)
             for server in run.miner_servers]
-    refs = _commit(env, refs, announced)
+    refs = _commit(env, refs, announced, run.plan.grid)
     run.record("commit (parent)", None, {"vm_hwm_bytes": 0})
     run.record("shared", None, run_phase(shared_phase, env, run.plan.init_time,
                                          run.era5_leads, rss_cap=run.rss_cap))

@@ -8,15 +8,16 @@ reads the environment: components receive the part of the settings they need.
 
 from __future__ import annotations
 
-import importlib
 import ipaddress
 from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gaia.tasks.defined_tasks.weather.protocol import GRID_DEG
 
 if TYPE_CHECKING:
     from gaia.tasks.defined_tasks.weather.retention import RetentionRule
@@ -31,6 +32,8 @@ WB2_CLIMATOLOGY = (
 
 
 class WalletSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)  # hashable: a scoring process keys its wallet by it
+
     name: str = "default"
     hotkey: str = "default"
     path: Path = Path("~/.bittensor/wallets")
@@ -47,6 +50,8 @@ class ChainSettings(BaseModel):
 
 
 class DataSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)  # hashable: a scoring process keys its sources by it
+
     gfs_base_url: str = NOAA_GFS_BUCKET
     gfs_fallback_url: str | None = NOMADS_GFS
     era5_url: str = ARCO_ERA5
@@ -116,6 +121,11 @@ class ValidatorSettings(BaseModel):
         "how many scoring jobs it runs at once; unset: what the machine can give, one per "
         "usable CPU but one and per 2 GB of available memory, at least one; 0 scores in the "
         "worker itself, one job at a time",
+    )
+    grid_deg: float = Field(
+        default=GRID_DEG, gt=0, description="spacing in degrees of the global grid a new run "
+        "records and checks every miner's manifest against (the protocol's; local nets run "
+        "their archive's)",
     )
     allow_private_axons: bool = Field(
         default=False,
@@ -277,9 +287,11 @@ class MinerSettings(BaseModel):
 
 
 def _retention() -> ModuleType:
-    """The retention rule's module, imported on use: it reads the pipeline's leads, whose
-    modules import this one."""
-    return importlib.import_module("gaia.tasks.defined_tasks.weather.retention")
+    """The retention rule's module, imported on use: it loads the forecast store's format
+    (bittensor's signing among it), which most readers of the settings never need."""
+    from gaia.tasks.defined_tasks.weather import retention
+
+    return retention
 
 
 class Settings(BaseSettings):

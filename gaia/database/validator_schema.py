@@ -43,6 +43,8 @@ class WeatherForecastRun(Base):
     mode: Mapped[RunMode] = mapped_column(RUN_MODE, server_default=RunMode.LIVE.value)
     status: Mapped[RunStatus] = mapped_column(RUN_STATUS, server_default=RunStatus.CREATED.value)
     commit_deadline: Mapped[datetime] = mapped_column(TIMESTAMP)
+    # the grid every commitment of the run is checked against, fixed when the run is made
+    grid_deg: Mapped[float] = mapped_column(Double)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TIMESTAMP, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(TIMESTAMP, server_default=func.now())
@@ -54,6 +56,8 @@ class WeatherMinerResponse(Base):
     __table_args__ = (
         UniqueConstraint("run_id", "miner_hotkey", name="uq_responses_run_hotkey"),
         Index("ix_responses_status", "status"),
+        CheckConstraint("num_nulls(day1_score, day1_passed, day1_clone) IN (0, 3)",
+                        name="day1_verdict"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -71,6 +75,11 @@ class WeatherMinerResponse(Base):
     manifest_fetched_at: Mapped[datetime | None] = mapped_column(TIMESTAMP)
     failure_reason: Mapped[str | None] = mapped_column(Text)
     failed_step: Mapped[str | None] = mapped_column(String(64))
+    # the day-1 verdict (scoring.day1.Day1Verdict): all NULL until day-1 is scored, written
+    # with the move to day1_scored; the roll-up reads it from here
+    day1_score: Mapped[float | None] = mapped_column(Double)
+    day1_passed: Mapped[bool | None] = mapped_column(Boolean)
+    day1_clone: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(TIMESTAMP, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(TIMESTAMP, server_default=func.now())
 
@@ -114,7 +123,6 @@ class WeatherMinerScore(Base):
     lead_hours: Mapped[int] = mapped_column(SmallInteger)
     metric: Mapped[str] = mapped_column(String(32))
     value: Mapped[float | None] = mapped_column(Double)
-    missing: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(TIMESTAMP, server_default=func.now())
 
 

@@ -68,7 +68,7 @@ from gaia.jobs.schema import JobStatus
 
 log = logging.getLogger(__name__)
 
-MAX_ERROR_CHARS = 4000
+MAX_JOB_ERROR_CHARS = 4000  # a job error's tail kept in validator_jobs.last_error
 PURGE_INTERVAL_S = 3600.0
 
 
@@ -233,7 +233,7 @@ class Worker:
             [r.timeout_s for r in done],
             [r.delay_s for r in done],
             [r.run_at for r in done],
-            [r.error[-MAX_ERROR_CHARS:] if r.error else None for r in done],
+            [r.error[-MAX_JOB_ERROR_CHARS:] if r.error else None for r in done],
             self._clock(),
             group_numbers,
             places,
@@ -308,7 +308,7 @@ class Worker:
             if deadline.expired():
                 return TimedOut(job.timeout_s)
             ctx.log.exception("handler raised")
-            return Retry(traceback.format_exc()[-MAX_ERROR_CHARS:])
+            return Retry(traceback.format_exc()[-MAX_JOB_ERROR_CHARS:])
         return None
 
     # --- leases, maintenance, shutdown --------------------------------------------------

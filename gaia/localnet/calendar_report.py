@@ -29,7 +29,6 @@ from gaia.database.validator_schema import (
 )
 from gaia.jobs.schema import ValidatorJob
 from gaia.localnet.subnet import Subnet
-from gaia.tasks.defined_tasks.weather.pipeline.context import ERA5_LEAD_HOURS
 from gaia.tasks.defined_tasks.weather.pipeline.job_types import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming
 from gaia.tasks.defined_tasks.weather.scoring.records import ScoreKind
@@ -39,6 +38,7 @@ from gaia.tasks.defined_tasks.weather.states import (
     RunMode,
     RunStatus,
 )
+from gaia.tasks.defined_tasks.weather.variables import ERA5_LEAD_HOURS
 
 if TYPE_CHECKING:
     from gaia.localnet.calendar import InProcessMiner

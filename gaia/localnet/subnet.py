@@ -151,6 +151,7 @@ class Subnet:
         return [*mode, "--database-url", database_url, *_wallet_flags(self.validator.wallet),
                 "--chain", "static", "--chain.static-path", str(self.chain_path),
                 "--allow-private-axons",  # every miner of a local net is on loopback
+                "--grid-deg", f"{self.archive.grid_deg:g}",  # the archive's, not 0.25°
                 "--gfs.base-url", self.gfs_base_url, "--gfs.fallback-url", "",
                 "--data.cache-dir", str(self.root / "validator" / "cache"),
                 "--era5.url", self.archive.era5_url(self.server.url),

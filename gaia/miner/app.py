@@ -17,8 +17,8 @@ from gaia.miner.errors import MinerHTTPError
 from gaia.miner.metrics import RequestMetricsMiddleware
 from gaia.miner.observability import MinerProbe, model_identity, operations_router
 from gaia.miner.runtime import MinerRuntime
+from gaia.tasks.defined_tasks.weather import weather_task
 from gaia.tasks.defined_tasks.weather.protocol import ErrorResponse
-from gaia.tasks.defined_tasks.weather.weather_task import forecasts_router, jobs_router
 
 
 def _error(
@@ -65,8 +65,7 @@ def create_app(settings: Settings, runtime: MinerRuntime | None = None) -> FastA
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
     )
-    app.include_router(jobs_router)
-    app.include_router(forecasts_router)
+    app.include_router(weather_task.router)  # the signed /weather routes
     app.include_router(operations_router)  # /metrics and /healthz, unsigned
     app.state.probe = MinerProbe(runtime.db, runtime.metrics, settings.miner.model,
                                  model_identity(runtime.model))

@@ -17,11 +17,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 
 from bittensor import http_auth
 
+from gaia.clock import Now
 from gaia.miner.database import MinerDatabase
 from gaia.miner.errors import NotAValidator, RateLimited, Unauthenticated
 from gaia.miner.validators import ValidatorRegistry
@@ -126,7 +127,7 @@ class Authenticator:
         api_limiter: RateLimiter,
         file_limiter: RateLimiter,
         stranger_limiter: AddressLimiter,
-        clock: Callable[[], datetime],
+        clock: Now,
     ) -> None:
         self._own_hotkey = own_hotkey
         self._db = db

@@ -32,11 +32,6 @@ class NotFound(MinerHTTPError):
     code = "not_found"
 
 
-class PayloadTooLarge(MinerHTTPError):
-    status_code = 413
-    code = "payload_too_large"
-
-
 class WrongMiner(MinerHTTPError):
     status_code = 409
     code = "wrong_miner_hotkey"

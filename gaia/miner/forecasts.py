@@ -17,7 +17,7 @@ from gaia.tasks.defined_tasks.weather.forecast_manifest import Manifest
 from gaia.tasks.defined_tasks.weather.forecast_store import (
     StoreKeyRejected,
     load_signed_manifest,
-    manifest_path,
+    manifest_file,
     store_file_path,
 )
 from gaia.tasks.defined_tasks.weather.protocol import MinerJobStatus
@@ -38,7 +38,7 @@ class ForecastFiles:
 
     async def manifest(self, job_id: str) -> Path:
         root, _ = await self._ready_store(job_id)
-        return manifest_path(root)
+        return manifest_file(root)
 
     async def file(self, job_id: str, key: str) -> Path:
         """The file behind ``key``; 404 when the manifest does not list it, or when the

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from gaia.clock import Now
 from gaia.database.miner_schema import MinerJob
 from gaia.miner.database import JobRecord, MinerDatabase
 from gaia.miner.errors import CycleOutsideWindow, NotFound, WrongMiner
@@ -18,7 +18,7 @@ from gaia.tasks.defined_tasks.weather.protocol import (
     JobStatusResponse,
     MinerJobStatus,
     job_id_for,
-    manifest_path,
+    manifest_url_path,
 )
 from gaia.tasks.defined_tasks.weather.variables import FORECAST_LEAD_HOURS
 
@@ -67,7 +67,7 @@ def status_response(job: JobRecord) -> JobStatusResponse:
         progress=JobProgress(leads_done=job.leads_done, leads_total=job.leads_total),
         error=job.error if job.status is MinerJobStatus.FAILED else None,
         manifest_hash=job.manifest_hash if ready else None,
-        manifest_url=manifest_path(job.job_id) if ready else None,
+        manifest_url=manifest_url_path(job.job_id) if ready else None,
     )
 
 
@@ -81,7 +81,7 @@ class JobService:
         retry: RetryPolicy,
         db: MinerDatabase,
         runner: JobRunner,
-        clock: Callable[[], datetime],
+        clock: Now,
     ) -> None:
         self._own_hotkey = own_hotkey
         self._model_name = model_name

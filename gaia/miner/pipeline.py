@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import xarray as xr
 
+from gaia.clock import Now
 from gaia.miner.database import JobRecord, MinerDatabase
 from gaia.miner.metrics import MinerMetrics
 from gaia.tasks.defined_tasks.weather.forecast_store import ForecastStoreWriter
@@ -51,7 +52,7 @@ class JobLost(RuntimeError):
 
 
 @dataclass(frozen=True)
-class PipelineContext:
+class ForecastJobContext:
     """What a job run needs; built once by the app and shared by every job."""
 
     db: MinerDatabase
@@ -62,7 +63,7 @@ class PipelineContext:
     executor: Executor
     fetch_slots: asyncio.Semaphore
     inference_slots: asyncio.Semaphore
-    clock: Callable[[], datetime]
+    clock: Now
     metrics: MinerMetrics = field(default_factory=MinerMetrics)  # each lead's time
 
 
@@ -70,7 +71,7 @@ def store_dir(store_root: Path, job_id: str) -> Path:
     return store_root / job_id
 
 
-async def run_job(job: JobRecord, ctx: PipelineContext) -> str:
+async def run_job(job: JobRecord, ctx: ForecastJobContext) -> str:
     """Run ``job`` to forecast_ready; returns its manifest hash. Failures raise."""
     started = time.monotonic()
     if not await ctx.db.begin_attempt(job.job_id, ctx.clock()):
@@ -101,7 +102,9 @@ async def run_job(job: JobRecord, ctx: PipelineContext) -> str:
     return manifest_hash
 
 
-async def _infer_and_store(job: JobRecord, inputs: ForecastInputs, ctx: PipelineContext) -> str:
+async def _infer_and_store(
+    job: JobRecord, inputs: ForecastInputs, ctx: ForecastJobContext
+) -> str:
     started = time.monotonic()
     root = store_dir(ctx.store_root, job.job_id)
     await _in_pool(ctx, shutil.rmtree, root, True)
@@ -148,5 +151,5 @@ def _next_step(steps: Iterator[tuple[int, xr.Dataset]]) -> tuple[int, xr.Dataset
     return next(steps, None)
 
 
-async def _in_pool(ctx: PipelineContext, fn: Callable[..., Any], *args: Any) -> Any:
+async def _in_pool(ctx: ForecastJobContext, fn: Callable[..., Any], *args: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(ctx.executor, fn, *args)

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 
+from gaia.clock import Now
 from gaia.miner.database import UNFINISHED, JobRecord, MinerDatabase
 from gaia.miner.metrics import JobRunOutcome, MinerMetrics
-from gaia.tasks.defined_tasks.weather.protocol import MAX_ERROR_CHARS
+from gaia.tasks.defined_tasks.weather.protocol import MAX_MINER_ERROR_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 def describe_failure(exc: BaseException) -> str:
     """The reason a caller sees: exception type and message, bounded in length."""
     text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
+    return text if len(text) <= MAX_MINER_ERROR_CHARS else text[: MAX_MINER_ERROR_CHARS - 3] + "..."
 
 
 class JobRunner:
@@ -31,7 +31,7 @@ class JobRunner:
         self,
         execute: Callable[[JobRecord], Awaitable[object]],
         db: MinerDatabase,
-        clock: Callable[[], datetime],
+        clock: Now,
         metrics: MinerMetrics | None = None,
     ) -> None:
         self._execute = execute

@@ -39,7 +39,7 @@ from gaia.miner.forecasts import ForecastFiles
 from gaia.miner.jobs import JobService, RetryPolicy
 from gaia.miner.metrics import MinerMetrics
 from gaia.miner.observability import model_identity
-from gaia.miner.pipeline import PipelineContext, run_job, store_dir
+from gaia.miner.pipeline import ForecastJobContext, run_job, store_dir
 from gaia.miner.runner import JobRunner
 from gaia.miner.startup import build_model, load_wallet, make_directory, open_database
 from gaia.miner.validators import ValidatorRegistry
@@ -188,16 +188,8 @@ class MinerRuntime:
 
     def _runner(self, wallet: bt.Wallet, executor: ThreadPoolExecutor) -> JobRunner:
         data = self.settings.data
-        open_source = partial(
-            GfsSource,
-            data.gfs_base_url,
-            data.cache_dir.expanduser(),
-            fallback_base_url=data.gfs_fallback_url,
-            max_concurrency=data.download_concurrency,
-            timeout_s=data.http_timeout_s,
-            clock=self.clock,
-        )
-        ctx = PipelineContext(
+        open_source = partial(GfsSource.from_settings, data, clock=self.clock)
+        ctx = ForecastJobContext(
             db=self.db,
             open_source=open_source,
             model=self.model,

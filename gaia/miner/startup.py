@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import bittensor as bt
-from bittensor_core import KeyfileError
 from sqlalchemy.exc import ArgumentError
 
+from gaia.chain.wallet import WalletUnreadable, open_wallet
 from gaia.config import MinerSettings, Settings
 from gaia.database.connection import DatabaseUnavailable, check_connection, redacted
 from gaia.miner.database import MinerDatabase
@@ -30,15 +30,13 @@ class StartupError(RuntimeError):
 def load_wallet(settings: Settings) -> bt.Wallet:
     """The wallet with its hotkey read (it signs every forecast manifest)."""
     wallet = settings.wallet
-    loaded = bt.Wallet(name=wallet.name, hotkey=wallet.hotkey, path=str(wallet.path.expanduser()))
     try:
-        loaded.hotkey.ss58_address  # noqa: B018 - reads the keyfile now, not at the first job
-    except (OSError, KeyfileError) as error:
+        return open_wallet(wallet)
+    except WalletUnreadable as error:
         raise StartupError(
             f"--wallet.name {wallet.name!r} --wallet.hotkey {wallet.hotkey!r} "
-            f"(--wallet.path {wallet.path}): cannot read the hotkey: {error}"
+            f"(--wallet.path {wallet.path}): cannot read the hotkey: {error.reason}"
         ) from error
-    return loaded
 
 
 def model_options(miner: MinerSettings) -> dict[str, Any]:

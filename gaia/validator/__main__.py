@@ -50,6 +50,8 @@ VALIDATOR_FLAGS: tuple[Flag, ...] = (
          "create no run and start no miner chain, whatever `admin pause`/`resume` set; started "
          "chains, metagraph sync and weights go on",
          extra=(("action", "store_const"), ("const", True))),
+    Flag("--grid-deg", "validator.grid_deg",
+         "grid spacing new runs check manifests against (default: the protocol's 0.25)", float),
     Flag("--scoring-processes", "validator.scoring_processes",
          "processes for heavy scoring (unset: what this machine can give; 0: in this process)",
          int),

@@ -7,7 +7,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gaia.chain.factory import build_chain_client
 from gaia.config import Settings
 from gaia.net.signed_http import SignedClient
-from gaia.tasks.defined_tasks.weather.pipeline.context import ERA5_LEAD_HOURS
 from gaia.tasks.defined_tasks.weather.pipeline.forecasts import ForecastRef
 from gaia.tasks.defined_tasks.weather.pipeline.scoring_service import (
     ScoringEnvironment,
@@ -15,6 +14,7 @@ from gaia.tasks.defined_tasks.weather.pipeline.scoring_service import (
 )
 from gaia.tasks.defined_tasks.weather.pipeline.steps.era5_step import write_rollup
 from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus
+from gaia.tasks.defined_tasks.weather.variables import ERA5_LEAD_HOURS
 from gaia.validator.database import validator_database_manager as db
 from gaia.validator.periodic import package_version_key
 from gaia.validator.runtime import load_wallet

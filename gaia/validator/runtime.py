@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import bittensor as bt
-from bittensor_core import KeyfileError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from gaia.chain.client import ChainClient
 from gaia.chain.factory import build_chain_client
+from gaia.chain.wallet import WalletUnreadable, open_wallet
 from gaia.clock import Clock, system_clock
 from gaia.config import Settings, ValidatorSettings
 from gaia.database.connection import check_connection
@@ -26,6 +26,7 @@ from gaia.net.signed_http import SignedClient
 from gaia.tasks.defined_tasks.weather.data.gfs import GfsSource
 from gaia.tasks.defined_tasks.weather.pipeline.context import PipelineContext
 from gaia.tasks.defined_tasks.weather.pipeline.miner_client import MinerClient
+from gaia.tasks.defined_tasks.weather.pipeline.retention_schedule import schedule_retention_warnings
 from gaia.tasks.defined_tasks.weather.pipeline.scheduler import PeriodicJob, Scheduler
 from gaia.tasks.defined_tasks.weather.pipeline.scoring_pool import machine_processes
 from gaia.tasks.defined_tasks.weather.pipeline.scoring_service import (
@@ -38,7 +39,6 @@ from gaia.tasks.defined_tasks.weather.pipeline.workers import (
     all_policies,
     build_registry,
 )
-from gaia.tasks.defined_tasks.weather.retention import schedule_retention_warnings
 from gaia.validator import periodic, run_retention
 from gaia.validator.health import log_health
 from gaia.validator.metrics import ValidatorMetrics
@@ -52,17 +52,11 @@ class WalletError(RuntimeError):
 
 
 def load_wallet(settings: Settings) -> tuple[bt.Wallet, str]:
-    wallet = bt.Wallet(
-        name=settings.wallet.name, hotkey=settings.wallet.hotkey,
-        path=str(settings.wallet.path.expanduser()),
-    )
     try:
-        return wallet, wallet.hotkey.ss58_address
-    except (OSError, KeyfileError) as error:
-        raise WalletError(
-            f"cannot read hotkey {settings.wallet.hotkey!r} of wallet {settings.wallet.name!r} "
-            f"under {settings.wallet.path}: {error}"
-        ) from error
+        wallet = open_wallet(settings.wallet)
+    except WalletUnreadable as error:
+        raise WalletError(str(error)) from error
+    return wallet, wallet.hotkey.ss58_address
 
 
 def resolve_scoring_processes(validator: ValidatorSettings) -> int:
@@ -106,7 +100,7 @@ async def validator_parts(
         wallet, hotkey = load_wallet(settings)
         session_factory = async_sessionmaker(engine, expire_on_commit=False)
         chain = build_chain_client(settings.chain, hotkey=hotkey, wallet=wallet)
-        gfs = _gfs_source(settings, clock)
+        gfs = GfsSource.from_settings(settings.data, clock=clock)
         signed = SignedClient(wallet, timeout=settings.data.http_timeout_s)
         processes = resolve_scoring_processes(settings.validator)
         scoring = ScoringService(ScoringEnvironment.from_settings(settings), signed,
@@ -120,15 +114,6 @@ async def validator_parts(
             await gfs.aclose()
     finally:
         await engine.dispose()
-
-
-def _gfs_source(settings: Settings, clock: Clock) -> GfsSource:
-    return GfsSource(
-        settings.data.gfs_base_url, settings.data.cache_dir.expanduser(),
-        fallback_base_url=settings.data.gfs_fallback_url or None,
-        max_concurrency=settings.data.download_concurrency,
-        timeout_s=settings.data.http_timeout_s, clock=clock,
-    )
 
 
 def _assemble(

@@ -22,6 +22,8 @@ from gaia.database.validator_schema import (
     WeatherMinerResponse,
     WeatherMinerScore,
 )
+from gaia.tasks.defined_tasks.weather.scoring.records import Metric, ScoreKind
+from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus
 from tests.fixtures.aurora import aurora_available
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -100,20 +102,20 @@ def _check_run(runs: list, responses: list, scores: list, board: dict) -> None:
     assert {row["model"] for row in board["rows"]} >= {
         "spectral_advection", "persistence", "noisy_persistence"}
     response_of = {r.miner_hotkey: r for r in responses}
-    kinds = {(hotkey, str(kind)) for hotkey, kind, _, _, _ in scores}
+    kinds = {(hotkey, kind) for hotkey, kind, _, _, _ in scores}
     rollup = {hotkey: value for hotkey, kind, metric, variable, value in scores
-              if str(kind) == "rollup" and metric == "score"}
+              if kind is ScoreKind.ROLLUP and metric == Metric.SCORE}
     healthy = [row for row in board["rows"] if not row["dies"]]
     dying = [row for row in board["rows"] if row["dies"]]
     assert len(dying) == 1 and len(healthy) == len(MODELS) - 1
     assert sorted(row["model"] for row in board["rows"]) == sorted(MODELS)
     for row in healthy:
-        assert str(response_of[row["hotkey"]].status) == "era5_scored", row
-        assert {(row["hotkey"], "day1"), (row["hotkey"], "era5")} <= kinds
+        assert response_of[row["hotkey"]].status is MinerResponseStatus.ERA5_SCORED, row
+        assert {(row["hotkey"], ScoreKind.DAY1), (row["hotkey"], ScoreKind.ERA5)} <= kinds
         assert row["day1_score"] is not None and row["era5_skill_by_lead"]
         assert row["run_score"] == pytest.approx(rollup[row["hotkey"]])
     dead = response_of[dying[0]["hotkey"]]
-    assert (str(dead.status), dead.failed_step) == ("failed", "poll_miner")
+    assert (dead.status, dead.failed_step) == (MinerResponseStatus.FAILED, "poll_miner")
     assert dead.failure_reason and "no forecast in time" in dead.failure_reason
     good, plain = by_role["miner1"], by_role["miner2"]
     assert (good["model"], plain["model"]) == ("spectral_advection", "persistence")

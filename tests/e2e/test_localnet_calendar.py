@@ -25,11 +25,14 @@ from gaia.database.validator_schema import WeatherMinerResponse
 from gaia.tasks.defined_tasks.weather.forecast_store import chunk_key
 from gaia.tasks.defined_tasks.weather.protocol import job_id_for
 from gaia.tasks.defined_tasks.weather.retention import EARLY_LEADS_DELETED
+from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus, RunStatus
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAYS = 17
 ERA5_DELAY = timedelta(days=5)
 LEADS = range(24, 241, 24)
+LIVE_OR_SCORED = {MinerResponseStatus.DAY1_SCORED, MinerResponseStatus.ERA5_SCORING,
+                  MinerResponseStatus.ERA5_SCORED}
 
 pytestmark = [pytest.mark.timeout(1800), pytest.mark.slow]
 
@@ -94,7 +97,7 @@ def _check_runs(days: list[dict], end: datetime) -> None:
             else:
                 assert scored is None, (run["id"], lead)
         if init + timedelta(hours=max(LEADS)) + ERA5_DELAY < end:
-            assert run["status"] == "completed", run
+            assert RunStatus(run["status"]) is RunStatus.COMPLETED, run
             completed += 1
     assert completed == 2  # the runs of 1 and 2 January reached their last lead
     assert all(not day["stranded"] for day in days)
@@ -110,10 +113,10 @@ def _check_responses(responses: list, hotkeys: dict[str, str]) -> None:
     for response in responses:
         role = role_of[response.miner_hotkey]
         if role == "miner4":
-            assert str(response.status) == "failed", response
+            assert response.status is MinerResponseStatus.FAILED, response
         else:
-            assert str(response.status) in ("day1_scored", "era5_scoring", "era5_scored"), (
-                role, response.status, response.failure_reason)
+            assert response.status in LIVE_OR_SCORED, (role, response.status,
+                                                       response.failure_reason)
 
 
 def _check_retention(subnet: Path, hotkeys: dict[str, str], days: list[dict]) -> None:

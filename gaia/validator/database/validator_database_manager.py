@@ -20,6 +20,7 @@ from gaia.database.validator_schema import (
     WeatherMinerResponse,
     WeatherMinerScore,
 )
+from gaia.tasks.defined_tasks.weather.scoring.day1 import Day1Verdict
 from gaia.tasks.defined_tasks.weather.scoring.records import ComponentRecord, Metric, ScoreKind
 from gaia.tasks.defined_tasks.weather.states import (
     ROLLED_UP_RUN_STATUSES,
@@ -63,12 +64,15 @@ class ResponseTarget:
 
 
 async def create_run(
-    session: AsyncSession, init_time: datetime, mode: RunMode, commit_deadline: datetime
+    session: AsyncSession, init_time: datetime, mode: RunMode, commit_deadline: datetime,
+    *, grid_deg: float,
 ) -> tuple[int, bool]:
-    """The run for (init time, mode): ``(id, True)`` when this call created it."""
+    """The run for (init time, mode): ``(id, True)`` when this call created it. ``grid_deg``:
+    the grid its commitments are checked against (an existing run keeps its own)."""
     created = await session.scalar(
         insert(WeatherForecastRun)
-        .values(gfs_init_time=init_time, mode=mode, commit_deadline=commit_deadline)
+        .values(gfs_init_time=init_time, mode=mode, commit_deadline=commit_deadline,
+                grid_deg=grid_deg)
         .on_conflict_do_nothing(constraint="uq_runs_init_mode")
         .returning(WeatherForecastRun.id)
     )
@@ -228,7 +232,6 @@ async def response_target(session: AsyncSession, response_id: int) -> ResponseTa
 
 async def store_scores(
     session: AsyncSession, run_id: int, hotkey: str, records: Iterable[ComponentRecord],
-    *, missing: frozenset[tuple[str, int, int]] = frozenset(),
 ) -> int:
     """Upsert score components on their natural key; returns how many were written."""
     rows = [
@@ -241,7 +244,6 @@ async def store_scores(
             "lead_hours": r.lead_hours,
             "metric": r.metric.value,
             "value": r.value,
-            "missing": (r.variable, r.level, r.lead_hours) in missing,
         }
         for r in records
     ]
@@ -250,7 +252,7 @@ async def store_scores(
         await session.execute(
             statement.on_conflict_do_update(
                 constraint="uq_scores_component",
-                set_={"value": statement.excluded.value, "missing": statement.excluded.missing},
+                set_={"value": statement.excluded.value},
             )
         )
     return len(rows)
@@ -267,6 +269,24 @@ async def scores_of(
         )
     )
     return list(rows)
+
+
+def verdict_columns(verdict: Day1Verdict) -> dict[str, object]:
+    """The response columns that hold ``verdict``, for the move to ``day1_scored``."""
+    return {"day1_score": verdict.score, "day1_passed": verdict.passed,
+            "day1_clone": verdict.clone}
+
+
+async def day1_verdict(session: AsyncSession, run_id: int, hotkey: str) -> Day1Verdict:
+    """The stored day-1 verdict of a response; LookupError before day-1 is scored."""
+    row = (await session.execute(
+        select(WeatherMinerResponse.day1_score, WeatherMinerResponse.day1_passed,
+               WeatherMinerResponse.day1_clone)
+        .where(WeatherMinerResponse.run_id == run_id,
+               WeatherMinerResponse.miner_hotkey == hotkey))).first()
+    if row is None or row.day1_score is None:
+        raise LookupError(f"no day-1 verdict for {hotkey} in run {run_id}")
+    return Day1Verdict(row.day1_score, row.day1_passed, row.day1_clone)
 
 
 def _stored_value(value: float | None) -> float:

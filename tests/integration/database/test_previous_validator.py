@@ -266,8 +266,8 @@ async def _work_after_adoption(url: str) -> tuple[int, int]:
         ids = []
         for mode in ("live", "hindcast"):
             run = await conn.fetchval(
-                "INSERT INTO weather_forecast_runs (gfs_init_time, mode, status, commit_deadline)"
-                " VALUES ($1, $2, 'scoring_day1', $1) RETURNING id",
+                "INSERT INTO weather_forecast_runs (gfs_init_time, mode, status, commit_deadline,"
+                " grid_deg) VALUES ($1, $2, 'scoring_day1', $1, 0.25) RETURNING id",
                 current_init(30 if mode == "live" else 300), mode)
             response = await conn.fetchval(
                 "INSERT INTO weather_miner_responses (run_id, miner_hotkey, miner_uid, status,"

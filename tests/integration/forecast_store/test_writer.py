@@ -19,7 +19,7 @@ from gaia.tasks.defined_tasks.weather.forecast_store import (
     ForecastWriteError,
     chunk_key,
     load_signed_manifest,
-    manifest_path,
+    manifest_file,
 )
 from gaia.tasks.defined_tasks.weather.inference import get_model
 from tests.fixtures.forecast_store import (
@@ -65,7 +65,7 @@ def test_every_file_is_listed_with_its_true_size_and_sha256(tmp_path: Path) -> N
 def test_published_manifest_is_signed_by_the_miner(tmp_path: Path) -> None:
     keypair = new_keypair()
     written = write_small_forecast(tmp_path / "job-9", keypair, job_id="job-9")
-    document = manifest_path(written.root).read_bytes()
+    document = manifest_file(written.root).read_bytes()
     verified = verify_signed_manifest(document, keypair.ss58_address)
     assert verified == load_signed_manifest(written.root) == written.signed
     manifest = verified.manifest
@@ -123,4 +123,4 @@ def test_a_wallet_on_disk_signs_with_its_hotkey(tmp_path: Path) -> None:
     signed = writer.finalize("job-w", wallet)
     hotkey = wallet.hotkey.ss58_address
     assert signed.signer == signed.manifest.miner_hotkey == hotkey
-    assert verify_signed_manifest(manifest_path(tmp_path / "job-w").read_bytes(), hotkey) == signed
+    assert verify_signed_manifest(manifest_file(tmp_path / "job-w").read_bytes(), hotkey) == signed

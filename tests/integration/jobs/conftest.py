@@ -19,12 +19,14 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 
 @pytest.fixture
 async def side_tables(engine: AsyncEngine) -> AsyncIterator[None]:
-    """``job_starts`` and ``job_effects``, empty, for handlers to record what they did."""
+    """``job_starts`` and ``job_effects``, new, for handlers to record what they did; dropped
+    after the test, so neither outlives it."""
     async with engine.begin() as conn:
         for statement in SIDE_TABLES:
             await conn.execute(text(statement))
-        await conn.execute(text("TRUNCATE job_starts, job_effects"))
     yield
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP TABLE job_starts, job_effects"))
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from gaia.jobs import (
 )
 from gaia.jobs.schema import JobStatus, ValidatorJob
 from gaia.tasks.defined_tasks.weather.pipeline.job_types import RETRY_CONFIG, WeatherJob
+from gaia.tasks.defined_tasks.weather.protocol import GRID_DEG
 
 QUEUE = JobQueue(RETRY_CONFIG)
 SEED_KEY = singleton_key(WeatherJob.SEED, run=42)
@@ -70,7 +71,7 @@ async def test_rolled_back_transaction_leaves_neither_state_nor_job(session_fact
         async with session.begin():
             run = WeatherForecastRun(
                 gfs_init_time=datetime(2026, 11, 28, tzinfo=UTC),
-                commit_deadline=datetime(2026, 11, 28, 6, tzinfo=UTC),
+                commit_deadline=datetime(2026, 11, 28, 6, tzinfo=UTC), grid_deg=GRID_DEG,
             )
             session.add(run)
             await session.flush()

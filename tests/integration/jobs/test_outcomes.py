@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,11 +35,14 @@ START = datetime(2026, 3, 1, 12, tzinfo=UTC)  # the harness's virtual clock star
 
 
 @pytest.fixture
-async def give_ups(engine):
+async def give_ups(engine) -> AsyncIterator[None]:
+    """The give-up hooks' record, made for one test and dropped after it, so the session's
+    database keeps only the models' tables."""
     async with engine.begin() as conn:
-        await conn.execute(text(
-            "CREATE TABLE IF NOT EXISTS give_ups (tag text, reason text, job_status_seen text)"))
-        await conn.execute(text("TRUNCATE give_ups"))
+        await conn.execute(text("CREATE TABLE give_ups (tag text, reason text, job_status_seen text)"))
+    yield
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP TABLE give_ups"))
 
 
 async def record_give_up(session, payload: dict[str, Any], reason: str) -> None:

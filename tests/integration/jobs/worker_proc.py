@@ -26,8 +26,8 @@ JOB_TYPE = "test.record"
 POLICY = RetryPolicy(3, (0.0,), timeout_s=120, max_timeout_s=120)
 
 SIDE_TABLES = (
-    "CREATE TABLE IF NOT EXISTS job_starts (job_id bigint, attempt int, pid int)",
-    "CREATE TABLE IF NOT EXISTS job_effects (key text PRIMARY KEY, job_id bigint, pid int, runs int)",
+    "CREATE TABLE job_starts (job_id bigint, attempt int, pid int)",
+    "CREATE TABLE job_effects (key text PRIMARY KEY, job_id bigint, pid int, runs int)",
 )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gaia.database.validator_schema import WeatherForecastRun, WeatherMinerResponse
+from gaia.localnet.calendar import validator_settings
 from gaia.localnet.display import labels_of
 from gaia.localnet.driver import RunTimedOut, RunWatcher, ValidatorDied, run_weights
 from gaia.localnet.processes import ManagedProcess
@@ -23,6 +24,7 @@ from gaia.localnet.subnet import Member, MinerSpec, Subnet, make_wallet
 from gaia.localnet.watch import Snapshot, take_snapshot
 from gaia.tasks.defined_tasks.weather.data.archive import ArchiveInfo
 from gaia.tasks.defined_tasks.weather.data.archive_server import ArchiveServer
+from gaia.tasks.defined_tasks.weather.protocol import GRID_DEG
 from gaia.tasks.defined_tasks.weather.scoring.records import ComponentRecord, Metric, ScoreKind
 from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus, RunMode, RunStatus
 from gaia.validator.database import validator_database_manager as db
@@ -68,7 +70,8 @@ async def _run(factory: async_sessionmaker[AsyncSession], subnet: Subnet, status
     members = {m.spec.role: m for m in subnet.miners if m.spec}
     async with factory.begin() as session:
         await db.sync_miners(session, [m.neuron() for m in [subnet.validator, *subnet.miners]])
-        run_id, _ = await db.create_run(session, INIT, RunMode.HINDCAST, INIT + timedelta(hours=9))
+        run_id, _ = await db.create_run(session, INIT, RunMode.HINDCAST, INIT + timedelta(hours=9),
+                                        grid_deg=GRID_DEG)
         await session.execute(update(WeatherForecastRun)
                               .where(WeatherForecastRun.id == run_id).values(status=status))
         for role, state in responses.items():
@@ -222,3 +225,9 @@ def test_labels_name_each_miner_and_mark_the_dying_one(subnet: Subnet) -> None:
         ("miner1", "spectral_advection", 1), ("miner2", "persistence", 2),
         ("miner3", "persistence (dies)", 3)]
     assert labels[0].hotkey == subnet.miners[0].hotkey
+
+
+def test_the_validator_checks_commitments_against_the_archive_grid(subnet: Subnet) -> None:
+    settings = validator_settings(subnet, "postgresql+asyncpg://gaia@127.0.0.1/localnet")
+    assert settings.validator.grid_deg == subnet.archive.grid_deg == 5.0
+    assert settings.validator.grid_deg != GRID_DEG  # not the protocol's default

@@ -8,7 +8,6 @@ weights) or skill, never for grid or coverage."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from tests.fixtures.aurora import require_aurora, write_statics_netcdf
 
 require_aurora()
 
-from gaia.config import Settings  # noqa: E402
+from gaia.config import DataSettings, Settings, WalletSettings  # noqa: E402
 from gaia.net.signed_http import SignedClient  # noqa: E402
 from gaia.tasks.defined_tasks.weather.data.grid import Grid  # noqa: E402
 from gaia.tasks.defined_tasks.weather.forecast_reader import (  # noqa: E402
@@ -91,13 +90,15 @@ async def check_leads(forecast: ForecastRef, client: SignedClient, grid: Grid,
 def scoring_environment(tmp_path: Path, archive: MinerArchive, wallet_root: Path,
                         server_url: str) -> ScoringEnvironment:
     info = archive.info
-    return dataclasses.replace(
-        ScoringEnvironment.from_settings(Settings()), wallet_name="validator",
-        wallet_hotkey="default", wallet_path=str(wallet_root), cache_dir=tmp_path / "cache",
-        reference_dir=tmp_path / "references", gfs_base_url=archive.gfs_base_url,
-        gfs_fallback_url=None, era5_url=info.era5_url(server_url),
-        climatology_url=info.climatology_url(server_url), http_timeout_s=30.0,
-    )
+    return ScoringEnvironment.from_settings(Settings(
+        wallet=WalletSettings(name="validator", path=wallet_root),
+        data=DataSettings(
+            cache_dir=tmp_path / "cache", reference_cache_dir=tmp_path / "references",
+            gfs_base_url=archive.gfs_base_url, gfs_fallback_url=None,
+            era5_url=info.era5_url(server_url), climatology_url=info.climatology_url(server_url),
+            http_timeout_s=30.0,
+        ),
+    ))
 
 
 def assert_only_skill_reasons(reasons: tuple[str, ...]) -> None:
@@ -125,7 +126,7 @@ async def test_aurora_with_gfs_statics_through_the_miner(
     # the scoring process's entry point, in a thread as in its process (it runs its own loop)
     outcome = await asyncio.to_thread(day1_task, env, datetime.now(UTC), forecast)
     assert_only_skill_reasons(outcome.reasons)
-    assert not outcome.clone
+    assert not outcome.verdict.clone
 
 
 async def test_aurora_with_a_statics_file_through_the_miner(

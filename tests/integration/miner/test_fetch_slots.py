@@ -13,7 +13,7 @@ from pathlib import Path
 import xarray as xr
 
 from gaia.miner.database import JobRecord, MinerDatabase, database_url_for
-from gaia.miner.pipeline import PipelineContext, run_job
+from gaia.miner.pipeline import ForecastJobContext, run_job
 from tests.integration.miner.test_miner_database import NOW, T0, new_job
 
 
@@ -56,7 +56,7 @@ async def test_one_fetch_slot_runs_one_fetch_at_a_time(tmp_path: Path) -> None:
         yield source
 
     with ThreadPoolExecutor(max_workers=2) as executor:
-        ctx = PipelineContext(
+        ctx = ForecastJobContext(
             db=db, open_source=open_source, model=None,  # type: ignore[arg-type]
             store_root=tmp_path / "forecasts", signer=None, executor=executor,
             fetch_slots=asyncio.Semaphore(1), inference_slots=asyncio.Semaphore(1),

@@ -17,7 +17,7 @@ from gaia.tasks.defined_tasks.weather.protocol import (
     INITIATE_FETCH_PATH,
     forecast_file_path,
     job_status_path,
-    manifest_path,
+    manifest_url_path,
 )
 from tests.fixtures.miner import (
     MinerProcess,
@@ -112,7 +112,7 @@ async def test_forecast_reads_by_non_validators_are_403(
 ) -> None:
     job_id = await ready_job(validator_client, miner, miner_archive.init_time)
     async with SignedClient(miner_identities.non_validator, timeout=10.0) as client:
-        manifest = await client.get(miner.url + manifest_path(job_id), miner.hotkey)
+        manifest = await client.get(miner.url + manifest_url_path(job_id), miner.hotkey)
         chunk = await client.get(miner.url + forecast_file_path(job_id, "2t/c/0/0/0"), miner.hotkey)
         status = await client.get(miner.url + job_status_path(job_id), miner.hotkey)
     for response in (manifest, chunk, status):

@@ -20,7 +20,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from gaia.chain.client import Neuron
-from gaia.config import Settings
+from gaia.config import DataSettings, Settings, WalletSettings
 from gaia.database.validator_schema import WeatherMinerResponse
 from gaia.jobs.outcomes import INVALID_PREFIX, Invalid, NotReady, Retry
 from gaia.jobs.policy import resolve
@@ -39,7 +39,9 @@ from gaia.tasks.defined_tasks.weather.pipeline.scoring_service import (
     ScoringService,
 )
 from gaia.tasks.defined_tasks.weather.pipeline.steps import day1_step, era5_step
-from gaia.tasks.defined_tasks.weather.scoring.records import ComponentRecord, Metric, ScoreKind
+from gaia.tasks.defined_tasks.weather.protocol import GRID_DEG
+from gaia.tasks.defined_tasks.weather.scoring.day1 import Day1Verdict
+from gaia.tasks.defined_tasks.weather.scoring.records import ScoreKind
 from gaia.tasks.defined_tasks.weather.scoring.rollup import DEFAULT_VARIABLE_WEIGHTS
 from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus as S
 from gaia.tasks.defined_tasks.weather.states import RunMode, RunStatus
@@ -119,13 +121,14 @@ def context(factory: async_sessionmaker, root: Path, archive: ArchiveInfo, url: 
             clock: Clock) -> PipelineContext:
     ctx = pipeline_context(factory, root, clock=clock)
     wallet = make_wallet(root / "scorer-wallets", "validator")
-    env = dataclasses.replace(
-        ScoringEnvironment.from_settings(Settings()), wallet_name="validator",
-        wallet_hotkey="default", wallet_path=str(root / "scorer-wallets"), cache_dir=root / "gfs-cache",
-        reference_dir=root / "references",
-        gfs_base_url=archive.gfs_base_url(url), era5_url=archive.era5_url(url),
-        climatology_url=archive.climatology_url(url),
-    )
+    env = ScoringEnvironment.from_settings(Settings(
+        wallet=WalletSettings(name="validator", path=root / "scorer-wallets"),
+        data=DataSettings(
+            cache_dir=root / "gfs-cache", reference_cache_dir=root / "references",
+            gfs_base_url=archive.gfs_base_url(url), gfs_fallback_url=None,
+            era5_url=archive.era5_url(url), climatology_url=archive.climatology_url(url),
+        ),
+    ))
     service = ScoringService(env, SignedClient(wallet, timeout=10), processes=0, clock=clock)
     return dataclasses.replace(ctx, forecasts=service)
 
@@ -138,7 +141,8 @@ async def new_response(
     async with factory.begin() as session:
         await db.sync_miners(session, [Neuron(1, server.miner_hotkey, "5Cold", "127.0.0.1", port,
                                               0.0, False)])
-        run_id, _ = await db.create_run(session, init, RunMode.LIVE, init + timedelta(hours=9))
+        run_id, _ = await db.create_run(session, init, RunMode.LIVE, init + timedelta(hours=9),
+                                        grid_deg=GRID_DEG)
         await db.admin_override_run(session, run_id, {RunStatus.CREATED}, RunStatus.SCORING_DAY1)
         response_id = await db.insert_response(session, run_id, server.miner_hotkey, 1)
         await session.execute(update(WeatherMinerResponse)
@@ -206,6 +210,9 @@ async def test_leads_are_scored_as_era5_covers_them(
         era5_job = await session.scalar(text(
             "SELECT run_at FROM validator_jobs WHERE job_type = 'weather.era5_score'"))
     assert day1["passed"] == 1.0 and day1["clone"] == 0.0
+    async with session_factory() as session:  # the verdict on the row agrees with the audit
+        verdict = await db.day1_verdict(session, payload.run_id, payload.miner_hotkey)
+    assert verdict == Day1Verdict(day1["score"], passed=True, clone=False)
     # (c) a run score on day one: S = d, score = (1 + d) / 2, no ERA5 lead yet
     assert await rollup_of(session_factory, payload) == pytest.approx(
         {"score": (1 + day1["score"]) / 2, "skill": day1["score"], "coverage": 0.0})
@@ -258,8 +265,7 @@ async def test_leads_are_scored_as_era5_covers_them(
         assert (await db.get_run(session, payload.run_id)).status is RunStatus.COMPLETED
 
 
-DAY1_VERDICT = [ComponentRecord(ScoreKind.DAY1, "all", 0, 0, metric, value) for metric, value in
-                ((Metric.SCORE, 0.7), (Metric.PASSED, 1.0), (Metric.CLONE, 0.0))]
+DAY1_VERDICT = Day1Verdict(0.7, passed=True, clone=False)
 
 
 async def day1_scored_response(
@@ -267,7 +273,9 @@ async def day1_scored_response(
 ) -> ResponsePayload:
     payload = await new_response(factory, init, *miner_store, S.DAY1_SCORED)
     async with factory.begin() as session:
-        await db.store_scores(session, payload.run_id, payload.miner_hotkey, DAY1_VERDICT)
+        await session.execute(update(WeatherMinerResponse)
+                              .where(WeatherMinerResponse.id == payload.response_id)
+                              .values(**db.verdict_columns(DAY1_VERDICT)))
     return payload
 
 
@@ -318,7 +326,8 @@ async def test_an_era5_outage_past_the_attempts_fails_the_response(
         assert isinstance(outcome, Retry)
     assert resolution.status.value == "failed"
     async with session_factory.begin() as session:  # what the worker's give-up does
-        await give_up_as(era5_step.STEP, "ERA5 scoring failed")(session, payload, resolution.error)
+        give_up = give_up_as(WeatherJob.ERA5_SCORE.step, "ERA5 scoring failed")
+        await give_up(session, payload, resolution.error)
     status, reason = await status_of(session_factory, payload)
     assert status is S.FAILED
     assert reason.startswith("ERA5 scoring failed (gave up after 5 attempts: reference store:")
@@ -348,7 +357,8 @@ async def test_a_forecast_withdrawn_after_day1_loses_its_provisional_score(
                 await run_era5(ctx, payload)
         finally:
             server.stores[JOB_ID] = store
-    hook = era5_step.give_up_withdrawn(ctx, give_up_as(era5_step.STEP, "ERA5 scoring failed"))
+    hook = era5_step.give_up_withdrawn(
+        ctx, give_up_as(WeatherJob.ERA5_SCORE.step, "ERA5 scoring failed"))
     async with session_factory.begin() as session:  # what the worker's give-up does
         await hook(session, payload, INVALID_PREFIX + withdrawn.value.reason)
     assert (await status_of(session_factory, payload))[0] is S.FAILED

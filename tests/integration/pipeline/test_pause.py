@@ -35,6 +35,7 @@ from gaia.tasks.defined_tasks.weather.pipeline.steps.poll_miner_step import poll
 from gaia.tasks.defined_tasks.weather.pipeline.steps.query_miner_step import query_miner
 from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming
 from gaia.tasks.defined_tasks.weather.pipeline.workers import all_policies
+from gaia.tasks.defined_tasks.weather.protocol import GRID_DEG
 from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus as S
 from gaia.tasks.defined_tasks.weather.states import RunMode, RunStatus
 from gaia.validator import pause
@@ -157,7 +158,8 @@ async def test_a_queued_run_create_waits_without_attempts_then_gives_up_at_the_d
 
 async def _run_ready_for_fan_out(factory: async_sessionmaker) -> int:
     async with factory.begin() as session:
-        run_id, _ = await db.create_run(session, at(12), RunMode.LIVE, at(21, 30))
+        run_id, _ = await db.create_run(session, at(12), RunMode.LIVE, at(21, 30),
+                                        grid_deg=GRID_DEG)
         await db.transition_run(session, run_id, RunStatus.GFS_DOWNLOADING)
         await db.transition_run(session, run_id, RunStatus.GFS_READY)
     return run_id
@@ -206,7 +208,8 @@ async def test_a_started_chain_drains_while_paused(
         miner.status = lambda: ready(miner.job_id())
         async with session_factory.begin() as session:
             run_id, _ = await db.create_run(session, INIT, RunMode.LIVE,
-                                            INIT + timedelta(hours=9, minutes=30))
+                                            INIT + timedelta(hours=9, minutes=30),
+                                            grid_deg=GRID_DEG)
             port = int(miner.base_url.rsplit(":", 1)[1])
             await db.sync_miners(session, [Neuron(1, miner.hotkey, miner.hotkey, "127.0.0.1",
                                                   port, 10.0, False)])

@@ -35,6 +35,7 @@ from gaia.jobs.outcomes import INVALID_PREFIX, Invalid, JobOutcome, NotReady, Re
 from gaia.jobs.policy import resolve
 from gaia.jobs.schema import JobStatus, ValidatorJob
 from gaia.net.signed_http import SignedClient
+from gaia.tasks.defined_tasks.weather.data.grid import Grid
 from gaia.tasks.defined_tasks.weather.pipeline.context import PipelineContext
 from gaia.tasks.defined_tasks.weather.pipeline.forecasts import ForecastRef
 from gaia.tasks.defined_tasks.weather.pipeline.job_types import RETRY_CONFIG, WeatherJob
@@ -66,6 +67,7 @@ DEADLINE = INIT + timedelta(hours=9, minutes=30)  # RunTiming().commit_deadline(
 LEADS = len(FORECAST_LEAD_HOURS)
 POLICY = RETRY_CONFIG[WeatherJob.POLL_MINER]
 HASH = "ab" * 32
+RUN_GRID_DEG = 5.0  # not the protocol's: the commit must check the run's own grid
 
 
 class Clock:
@@ -165,10 +167,10 @@ class CommitRecorder:
     checks themselves are tested with the verified reader)."""
 
     def __init__(self) -> None:
-        self.committed: list[tuple[ForecastRef, str]] = []
+        self.committed: list[tuple[ForecastRef, str, Grid]] = []
 
-    async def commit_manifest(self, forecast: ForecastRef, announced_hash: str) -> str:
-        self.committed.append((forecast, announced_hash))
+    async def commit_manifest(self, forecast: ForecastRef, announced_hash: str, grid: Grid) -> str:
+        self.committed.append((forecast, announced_hash, grid))
         return announced_hash
 
 
@@ -186,7 +188,8 @@ async def _setup(
 ) -> Setup:
     clock = clock or Clock(QUERIED)
     async with factory.begin() as session:
-        run_id, _ = await db.create_run(session, INIT, RunMode.LIVE, deadline)
+        run_id, _ = await db.create_run(session, INIT, RunMode.LIVE, deadline,
+                                        grid_deg=RUN_GRID_DEG)
         port = int(miner.base_url.rsplit(":", 1)[1])
         await db.sync_miners(session, [Neuron(1, miner.hotkey, miner.hotkey, "127.0.0.1", port,
                                               10.0, False)])
@@ -297,6 +300,7 @@ async def test_a_miner_running_for_two_hours_is_polled_without_using_attempts_th
     assert (response.status, response.manifest_hash) == (S.FORECAST_READY, HASH)
     assert response.manifest_fetched_at == QUERIED + takes
     assert [c[1] for c in setup.commits.committed] == [HASH]
+    assert setup.commits.committed[0][2] == Grid.regular(RUN_GRID_DEG)
     assert len(await _jobs(session_factory, WeatherJob.DAY1_SCORE)) == 1
 
 

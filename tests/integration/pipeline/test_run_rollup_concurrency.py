@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from gaia.tasks.defined_tasks.weather.protocol import GRID_DEG
 from gaia.tasks.defined_tasks.weather.scoring.records import ComponentRecord, Metric, ScoreKind
 from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus, RunMode, RunStatus
 from gaia.validator.database import validator_database_manager as db
@@ -18,7 +19,8 @@ async def test_concurrent_score_writes_and_roll_ups_of_one_run(
     session_factory: async_sessionmaker,
 ) -> None:
     async with session_factory.begin() as session:
-        run_id, _ = await db.create_run(session, INIT, RunMode.LIVE, INIT + timedelta(hours=9))
+        run_id, _ = await db.create_run(session, INIT, RunMode.LIVE, INIT + timedelta(hours=9),
+                                        grid_deg=GRID_DEG)
         await db.admin_override_run(session, run_id, {RunStatus.CREATED},
                                     RunStatus.QUERYING_MINERS)
         for hotkey in ("5A", "5B"):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import os
 import signal
 import socket
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gaia.config import Settings
+from gaia.config import DataSettings, Settings, WalletSettings
 from gaia.jobs.outcomes import Invalid, Retry, TimedOut
 from gaia.net.signed_http import SignedClient
 from gaia.tasks.defined_tasks.weather.pipeline.forecasts import ForecastRef
@@ -79,12 +78,11 @@ def refused_url() -> str:
 @pytest.fixture
 def service_of(tmp_path: Path) -> Iterator:
     wallet = make_wallet(tmp_path / "wallets", "validator")
-    env = dataclasses.replace(
-        ScoringEnvironment.from_settings(Settings()), wallet_name="validator",
-        wallet_hotkey="default", wallet_path=str(tmp_path / "wallets"),
-        cache_dir=tmp_path / "cache", reference_dir=tmp_path / "references",
-        http_timeout_s=LONG_S,
-    )
+    env = ScoringEnvironment.from_settings(Settings(
+        wallet=WalletSettings(name="validator", path=tmp_path / "wallets"),
+        data=DataSettings(cache_dir=tmp_path / "cache", reference_cache_dir=tmp_path / "references",
+                          http_timeout_s=LONG_S),
+    ))
     services: list[ScoringService] = []
 
     def make(processes: int) -> ScoringService:

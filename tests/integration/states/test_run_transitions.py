@@ -11,6 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from gaia.database.validator_schema import WeatherForecastRun, WeatherMinerResponse
+from gaia.tasks.defined_tasks.weather.protocol import GRID_DEG
 from gaia.tasks.defined_tasks.weather.states import (
     BEFORE_FAN_OUT_RUN_STATUSES,
     RUN_TRANSITIONS,
@@ -28,7 +29,8 @@ MACHINE_TARGETS = [t for t in R if any(t in nxt for nxt in RUN_TRANSITIONS.value
 async def _run_in(factory: async_sessionmaker, status: R, day: int) -> int:
     async with factory.begin() as session:
         init = INIT + timedelta(days=day)
-        run_id, _ = await db.create_run(session, init, RunMode.LIVE, init + timedelta(hours=9))
+        run_id, _ = await db.create_run(session, init, RunMode.LIVE, init + timedelta(hours=9),
+                                        grid_deg=GRID_DEG)
         await db.admin_override_run(session, run_id, {R.CREATED}, status)
         return run_id
 

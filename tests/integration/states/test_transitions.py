@@ -11,6 +11,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from gaia.database.validator_schema import WeatherForecastRun, WeatherMinerResponse
+from gaia.tasks.defined_tasks.weather.protocol import GRID_DEG
 from gaia.tasks.defined_tasks.weather.states import (
     VALID_TRANSITIONS,
     IllegalTransition,
@@ -44,7 +45,8 @@ async def _response(factory: async_sessionmaker, status: MinerResponseStatus, ho
         if run_id is None:
             run_id = await session.scalar(
                 insert(WeatherForecastRun)
-                .values(gfs_init_time=INIT, commit_deadline=INIT + timedelta(hours=9))
+                .values(gfs_init_time=INIT, commit_deadline=INIT + timedelta(hours=9),
+                        grid_deg=GRID_DEG)
                 .returning(WeatherForecastRun.id)
             )
         return await session.scalar(

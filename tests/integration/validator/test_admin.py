@@ -17,6 +17,7 @@ from gaia.jobs.queue import JobQueue
 from gaia.jobs.schema import JobStatus, ValidatorJob
 from gaia.tasks.defined_tasks.weather.pipeline.job_types import WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.workers import all_policies
+from gaia.tasks.defined_tasks.weather.protocol import GRID_DEG
 from gaia.tasks.defined_tasks.weather.scoring.records import ComponentRecord, Metric, ScoreKind
 from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus, RunMode, RunStatus
 from gaia.validator import admin
@@ -30,7 +31,8 @@ QUEUE = JobQueue(all_policies())
 
 async def _run_with_responses(factory: async_sessionmaker, statuses: dict[str, MinerResponseStatus]) -> int:
     async with factory.begin() as session:
-        run_id, _ = await db.create_run(session, INIT, RunMode.HINDCAST, INIT + timedelta(hours=9))
+        run_id, _ = await db.create_run(session, INIT, RunMode.HINDCAST, INIT + timedelta(hours=9),
+                                        grid_deg=GRID_DEG)
         await db.admin_override_run(session, run_id, {RunStatus.CREATED}, RunStatus.COMPLETED)
         for uid, (hotkey, status) in enumerate(statuses.items()):
             response_id = await db.insert_response(session, run_id, hotkey, uid)

@@ -34,6 +34,7 @@ from gaia.jobs import (
 )
 from gaia.jobs.queue import asyncpg_dsn
 from gaia.tasks.defined_tasks.weather.pipeline.workers import all_policies
+from gaia.tasks.defined_tasks.weather.protocol import GRID_DEG
 from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus, RunStatus
 from gaia.validator import periodic
 from gaia.validator.listener import Listener
@@ -141,7 +142,8 @@ async def test_runs_and_failures_by_step_follow_the_tables(database_url, session
     parts = Parts(database_url, session_factory)
     async with session_factory.begin() as session:
         run = WeatherForecastRun(gfs_init_time=START - timedelta(hours=6),
-                                 status=RunStatus.QUERYING_MINERS, commit_deadline=START)
+                                 status=RunStatus.QUERYING_MINERS, commit_deadline=START,
+                                 grid_deg=GRID_DEG)
         session.add(run)
         await session.flush()
         for hotkey, step, reason in (

@@ -33,6 +33,7 @@ from gaia.tasks.defined_tasks.weather.pipeline.timing import (
     periodic_slot,
 )
 from gaia.tasks.defined_tasks.weather.pipeline.workers import all_policies
+from gaia.tasks.defined_tasks.weather.protocol import GRID_DEG
 from gaia.tasks.defined_tasks.weather.scoring.records import ScoreKind
 from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus, RunMode, RunStatus
 from gaia.validator.admin_purge import purge_command
@@ -80,7 +81,8 @@ async def _insert(factory: async_sessionmaker, run: Run, now: datetime = NOW) ->
     async with factory.begin() as session:
         run_id = await session.scalar(insert(WeatherForecastRun).values(
             gfs_init_time=init, mode=run.mode, status=run.status, completed_at=completed,
-            commit_deadline=init + timedelta(hours=9)).returning(WeatherForecastRun.id))
+            commit_deadline=init + timedelta(hours=9), grid_deg=GRID_DEG,
+        ).returning(WeatherForecastRun.id))
         for uid, hotkey in enumerate(run.responses):
             await session.execute(insert(WeatherMinerResponse).values(
                 run_id=run_id, miner_hotkey=hotkey, miner_uid=uid, status=S.ERA5_SCORED,

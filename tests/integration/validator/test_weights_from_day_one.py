@@ -16,6 +16,7 @@ from gaia.chain.static import StaticChainClient
 from gaia.database.validator_schema import Miner, WeatherMinerResponse
 from gaia.jobs.registry import JobContext, JobLogger
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import PeriodicPayload
+from gaia.tasks.defined_tasks.weather.protocol import GRID_DEG
 from gaia.tasks.defined_tasks.weather.scoring.records import ComponentRecord, Metric, ScoreKind
 from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus as S
 from gaia.tasks.defined_tasks.weather.states import RunMode, RunStatus
@@ -33,7 +34,8 @@ async def add_run(
     """A run of ``DAY + day`` days whose responses have ``statuses`` and roll-ups ``scores``."""
     init = DAY + timedelta(days=day)
     async with factory.begin() as session:
-        run_id, _ = await db.create_run(session, init, mode, init + timedelta(hours=9))
+        run_id, _ = await db.create_run(session, init, mode, init + timedelta(hours=9),
+                                        grid_deg=GRID_DEG)
         await db.admin_override_run(session, run_id, {RunStatus.CREATED},
                                     RunStatus.QUERYING_MINERS)
         for uid, (hotkey, status) in enumerate(statuses.items()):

@@ -1,6 +1,7 @@
 """Which package may import which: each rule names a package and the prefixes none of its
 modules may import (read from the source's syntax tree; imports under ``TYPE_CHECKING``
-and inside functions count too)."""
+and inside functions count too). A transitive rule also follows every gaia module those
+modules load, through any number of others."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ class Rule:
 RULES = (
     Rule("gaia.jobs", ("gaia.tasks", "gaia.validator", "gaia.config"),
          "the job queue is generic: job types, policies and settings are handed to it"),
-    Rule("gaia.miner", ("gaia.validator",), "the miner runs without validator code"),
+    Rule("gaia.miner", ("gaia.validator", "gaia.tasks.defined_tasks.weather.pipeline"),
+         "the miner runs without validator code"),
     Rule("gaia.tasks.defined_tasks.weather.states",
          ("sqlalchemy", "gaia.database", "gaia.validator", "gaia.jobs"),
          "the state machines are pure tables: the queries that apply them live with the others"),
@@ -32,6 +34,11 @@ RULES = (
          ("gaia.tasks.defined_tasks.weather.pipeline", "gaia.jobs", "gaia.database",
           "gaia.validator", "sqlalchemy"),
          "scoring is arithmetic over fields handed to it; the pipeline fetches and stores"),
+)
+
+TRANSITIVE_RULES = (
+    Rule("gaia.miner", ("gaia.validator", "gaia.tasks.defined_tasks.weather.pipeline"),
+         "the miner runs without validator code, even through a shared module"),
 )
 
 
@@ -51,7 +58,20 @@ def imported_modules(source: str, module: str, *, is_package: bool = False) -> s
             base = _absolute(node, module, is_package)
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
+        elif _is_literal_import_module(node):
+            found.add(node.args[0].value)  # type: ignore[attr-defined]
     return found
+
+
+def _is_literal_import_module(node: ast.AST) -> bool:
+    """``importlib.import_module("gaia.x")``: a module named in the source, loaded later."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return False
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    first = node.args[0]
+    return name == "import_module" and isinstance(first, ast.Constant) and isinstance(
+        first.value, str)
 
 
 def _absolute(node: ast.ImportFrom, module: str, is_package: bool) -> str:
@@ -80,6 +100,54 @@ def violations(rule: Rule) -> list[str]:
         found += [f"{name} imports {imp} ({rule.why})" for imp in sorted(imports)
                   if any(matches(imp, prefix) for prefix in rule.forbidden)]
     return found
+
+
+def module_file(name: str) -> Path | None:
+    """The source of gaia module ``name``; None for other packages and for names that are
+    attributes of a module (``from gaia.config import Settings`` also yields
+    ``gaia.config.Settings``)."""
+    if not matches(name, "gaia"):
+        return None
+    base = PACKAGE.parent.joinpath(*name.split("."))
+    return next((f for f in (base.with_suffix(".py"), base / "__init__.py") if f.is_file()), None)
+
+
+def _with_packages(name: str) -> list[str]:
+    """``a.b.c`` loads ``a``, ``a.b`` and ``a.b.c``: each package's ``__init__`` runs."""
+    parts = name.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def import_closure(package: str) -> dict[str, str | None]:
+    """Every gaia module loaded by importing the modules of ``package``, each mapped to the
+    module that first imports it (None for ``package``'s own)."""
+    start = [module_name(path) for path in rule_files(Rule(package, (), ""))]
+    importer: dict[str, str | None] = dict.fromkeys(start)
+    todo = list(start)
+    while todo:
+        name = todo.pop()
+        path = module_file(name)
+        if path is None:
+            continue
+        for imported in imported_modules(path.read_text(), name, is_package=path.stem == "__init__"):
+            for loaded in _with_packages(imported):
+                if loaded not in importer and module_file(loaded) is not None:
+                    importer[loaded] = name
+                    todo.append(loaded)
+    return importer
+
+
+def _chain(importer: dict[str, str | None], name: str) -> str:
+    links = [name]
+    while (parent := importer[links[-1]]) is not None:
+        links.append(parent)
+    return " -> ".join(reversed(links))
+
+
+def transitive_violations(rule: Rule) -> list[str]:
+    importer = import_closure(rule.package)
+    return [f"{_chain(importer, name)} ({rule.why})" for name in sorted(importer)
+            if any(matches(name, prefix) for prefix in rule.forbidden)]
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.package)
@@ -111,3 +179,31 @@ def test_a_prefix_matches_whole_names_only() -> None:
 def test_a_rule_against_a_real_import_reports_it() -> None:
     rule = Rule("gaia.jobs", ("gaia.clock",), "only to test the scan")
     assert "gaia.jobs.worker imports gaia.clock (only to test the scan)" in violations(rule)
+
+
+@pytest.mark.parametrize("rule", TRANSITIVE_RULES, ids=lambda rule: rule.package)
+def test_package_loads_nothing_it_must_not_through_other_modules(rule: Rule) -> None:
+    assert rule_files(rule), f"no modules found for {rule.package}: rename the rule too"
+    assert transitive_violations(rule) == []
+
+
+def test_the_closure_reports_a_module_loaded_only_through_another() -> None:
+    rule = Rule("gaia.miner", ("gaia.chain.static",), "only to test the closure")
+    assert violations(rule) == []  # no miner module imports it itself
+    found = transitive_violations(rule)
+    assert found and all(line.startswith("gaia.miner.") for line in found)
+    assert any(" -> gaia.chain.factory -> gaia.chain.static (only to test" in line
+               for line in found), found
+
+
+def test_the_closure_follows_package_inits_and_function_level_imports() -> None:
+    closure = import_closure("gaia.config")  # it imports the retention rule inside a function
+    assert closure["gaia.tasks.defined_tasks.weather.retention"] == "gaia.config"
+    assert closure["gaia.tasks.defined_tasks.weather.forecast_store"] == (
+        "gaia.tasks.defined_tasks.weather.retention")
+    assert {"gaia", "gaia.tasks", "gaia.tasks.defined_tasks.weather"} <= set(closure)
+
+
+def test_an_import_by_a_literal_module_name_is_seen() -> None:
+    source = "import importlib\nimportlib.import_module('gaia.validator.pause')\n"
+    assert "gaia.validator.pause" in imported_modules(source, "gaia.miner.x")

@@ -11,7 +11,7 @@ from gaia.miner.errors import CycleOutsideWindow
 from gaia.miner.jobs import check_cycle_window
 from gaia.miner.runner import describe_failure
 from gaia.miner.validators import ValidatorRegistry
-from gaia.tasks.defined_tasks.weather.protocol import MAX_ERROR_CHARS
+from gaia.tasks.defined_tasks.weather.protocol import MAX_MINER_ERROR_CHARS
 
 NOW = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
 
@@ -84,4 +84,4 @@ async def test_validator_standing_from_metagraph_and_allowlist() -> None:
 def test_failure_description_names_the_type_and_is_bounded() -> None:
     assert describe_failure(ValueError("bad grid")) == "ValueError: bad grid"
     long = describe_failure(RuntimeError("x" * 5000))
-    assert len(long) == MAX_ERROR_CHARS and long.endswith("...")
+    assert len(long) == MAX_MINER_ERROR_CHARS and long.endswith("...")

@@ -1,5 +1,5 @@
 """The retention rule as pure functions of init time, finish time and now; the miner's
-settings that express it; the validator's start-up warning; the periodic loop's clock."""
+settings that express it; the periodic loop's clock."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ from gaia.clock import VirtualClock
 from gaia.config import MinerSettings
 from gaia.miner.runtime import every
 from gaia.tasks.defined_tasks.weather.forecast_store import chunk_key
-from gaia.tasks.defined_tasks.weather.pipeline.context import DAY1_LEAD_HOURS, ERA5_LEAD_HOURS
-from gaia.tasks.defined_tasks.weather.pipeline.job_types import RETRY_CONFIG, WeatherJob
 from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming
 from gaia.tasks.defined_tasks.weather.retention import (
     DAY1_WINDOW,
@@ -25,10 +23,13 @@ from gaia.tasks.defined_tasks.weather.retention import (
     RetentionRule,
     RetentionTooShort,
     early_lead_keys,
-    retry_budget,
-    schedule_retention_warnings,
 )
-from gaia.tasks.defined_tasks.weather.variables import FORECAST_LEAD_HOURS, is_level_variable
+from gaia.tasks.defined_tasks.weather.variables import (
+    DAY1_LEAD_HOURS,
+    ERA5_LEAD_HOURS,
+    FORECAST_LEAD_HOURS,
+    is_level_variable,
+)
 from tests.fixtures.forecast_store import new_keypair, write_small_forecast
 
 INIT = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -118,32 +119,6 @@ def test_early_lead_keys_name_every_chunk_of_the_early_leads_and_nothing_else(tm
     assert not [k for k in keys if int(k.split("/c/")[1].split("/")[0]) in kept_leads]
     assert chunk_key("2t", manifest.lead_hours.index(30), None) in keys
     assert not [k for k in keys if "/c/" not in k]  # metadata and coordinates stay
-
-
-def test_the_era5_retry_budget_is_backoffs_plus_doubling_timeouts() -> None:
-    # 4 backoffs of 3600 s, then timeouts 900 + 1800 + 3600 + 3600 + 3600 s
-    assert retry_budget(RETRY_CONFIG[WeatherJob.ERA5_SCORE]) == timedelta(hours=7.75)
-
-
-def test_the_default_schedule_reads_within_the_promise() -> None:
-    assert schedule_retention_warnings(RunTiming(), ERA5_LEAD_HOURS, RETENTION_PROMISE) == []
-
-
-def test_a_late_era5_schedule_is_named_with_its_numbers() -> None:
-    timing = RunTiming(era5_delay=timedelta(days=20))
-    warnings = schedule_retention_warnings(timing, ERA5_LEAD_HOURS, RETENTION_PROMISE)
-    assert len(warnings) == 1
-    # 240 h + 480 h + 7.75 h of retries, against a promise of 384 h
-    for number in ("lead 240 h", "init + 727.75 h", "ERA5 delay 480 h", "retries 7.75 h",
-                   "init + 384 h"):
-        assert number in warnings[0], (number, warnings[0])
-
-
-def test_a_day1_schedule_past_the_day1_window_is_named() -> None:
-    timing = RunTiming(publication_delay=timedelta(hours=48))
-    warnings = schedule_retention_warnings(timing, ERA5_LEAD_HOURS, RETENTION_PROMISE)
-    assert len(warnings) == 1 and "day-1 scoring may read until init + 54.83 h" in warnings[0]
-    assert "init + 48 h" in warnings[0]
 
 
 async def test_the_periodic_loop_sleeps_on_the_injected_clock() -> None:

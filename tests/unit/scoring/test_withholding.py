@@ -15,9 +15,9 @@ import pytest
 import xarray as xr
 
 from gaia.tasks.defined_tasks.weather.scoring.day1 import score_day1
-from gaia.tasks.defined_tasks.weather.scoring.era5 import Era5Config, score_era5
 from gaia.tasks.defined_tasks.weather.scoring.records import ComponentRecord
-from gaia.tasks.defined_tasks.weather.scoring.rollup import Rollup, roll_up
+from gaia.tasks.defined_tasks.weather.scoring.rollup import Rollup, lead_skills, roll_up
+from tests.fixtures.scoring import score_leads
 from tests.fixtures.synthetic_weather import Grid, climatology, observed, with_noise
 
 GRID = Grid.regular(9, 18)
@@ -26,8 +26,7 @@ ERA5_LEADS = (24, 48, 96, 168, 240)
 LEADS = sorted({*DAY1_LEADS, *ERA5_LEADS})
 SPEED = 0.3  # deg/h: persistence is skilful at 24 h and worse than climatology from 72 h
 FIELDS = (("2t", None), ("msl", None), ("10v", None), ("z", 500), ("t", 850), ("q", 700),
-          ("u", 250))
-ERA5 = Era5Config(lead_hours=ERA5_LEADS, fields=FIELDS)  # 7 of the 69 fields: fast
+          ("u", 250))  # 7 of the 69 fields: fast
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +40,12 @@ def world() -> dict[str, xr.Dataset]:
     }
 
 
-def scored(world, forecast: xr.Dataset, era5: Era5Config = ERA5) -> tuple[
-    Rollup, list[ComponentRecord]
-]:
+def scored(world, forecast: xr.Dataset) -> tuple[Rollup, list[ComponentRecord]]:
     day1 = score_day1(forecast, world["gfs"], world["climatology"])
-    result = score_era5(forecast, world["truth"], world["climatology"], era5)
-    rollup = roll_up(result, day1)
-    return rollup, day1.records() + result.records() + rollup.records()
+    leads = score_leads(forecast, world["truth"], world["climatology"], ERA5_LEADS, FIELDS)
+    rollup = roll_up(lead_skills(leads), day1.verdict, all_leads=ERA5_LEADS)
+    era5_records = [record for lead in leads for record in lead.records()]
+    return rollup, day1.records() + era5_records + rollup.records()
 
 
 def with_values(forecast: xr.Dataset, value: float, lead_from: int, cells=slice(None)):

@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 
 from gaia.tasks.defined_tasks.weather.scoring.coverage import score_field
-from gaia.tasks.defined_tasks.weather.scoring.day1 import Day1Result
+from gaia.tasks.defined_tasks.weather.scoring.day1 import Day1Verdict
 from gaia.tasks.defined_tasks.weather.scoring.metrics import (
     acc,
     bias,
@@ -20,12 +20,7 @@ from gaia.tasks.defined_tasks.weather.scoring.metrics import (
     skill,
 )
 from gaia.tasks.defined_tasks.weather.scoring.records import Metric, ScoreKind
-from gaia.tasks.defined_tasks.weather.scoring.rollup import (
-    RollupConfig,
-    lead_skills,
-    progressive_roll_up,
-    roll_up,
-)
+from gaia.tasks.defined_tasks.weather.scoring.rollup import RollupConfig, lead_skills, roll_up
 from tests.fixtures.scoring import era5_result
 
 LAT = [-60.0, 0.0, 60.0]
@@ -65,14 +60,14 @@ EXAMPLE_SKILLS = {
 EXAMPLE_ERA5 = era5_result(EXAMPLE_SKILLS)
 
 
-def day1(passed: bool = True, clone: bool = False) -> Day1Result:
-    return Day1Result(fields=(), score=0.9, passed=passed, clone=clone, reasons=())
+def day1(passed: bool = True, clone: bool = False, score: float = 0.9) -> Day1Verdict:
+    return Day1Verdict(score, passed=passed, clone=clone)
 
 
 def test_part_b_roll_up():
     # skill (0.15·(0.6+0.4) + 0.10·(0.8+0.5) + 0.10·(0.7−1)) / (2·(0.15+0.10+0.10)) = 0.25/0.70
     # score (1 + 0.357143) / 2
-    result = roll_up(EXAMPLE_ERA5, day1())
+    result = roll_up(lead_skills(EXAMPLE_ERA5), day1(), all_leads=(24, 48))
     assert result.weighted_skill == pytest.approx(0.25 / 0.70)
     assert result.score == pytest.approx(0.678571, abs=1e-6) and not result.gated
     assert [(r.kind, r.variable, r.level, r.lead_hours, r.metric) for r in result.records()] == [
@@ -85,30 +80,28 @@ def test_part_b_roll_up():
 
 @pytest.mark.parametrize(("passed", "clone"), [(False, False), (True, True)])
 def test_part_b_day1_gate(passed, clone):
-    result = roll_up(EXAMPLE_ERA5, day1(passed, clone))
+    result = roll_up(lead_skills(EXAMPLE_ERA5), day1(passed, clone), all_leads=(24, 48))
     assert result.gated and result.score == 0.0
     assert result.weighted_skill == pytest.approx(0.25 / 0.70)
 
 
 def test_part_d_a_young_run():
     # day-1 score d = 0.6; K = 10 leads (24 … 240 h), only lead 24 h scored so far
-    day1_only = progressive_roll_up([], day1_score=0.6, eligible=True,
-                                    all_leads=range(24, 241, 24))
+    day1_only = roll_up([], day1(score=0.6), all_leads=range(24, 241, 24))
     assert (day1_only.era5_share, day1_only.weighted_skill) == (0.0, pytest.approx(0.6))
     assert day1_only.score == pytest.approx(0.8)  # (1 + 0.6) / 2
     # lead 24 h of part B: skill_1 = (0.15·0.6 + 0.10·0.8 + 0.10·0.7) / 0.35 = 0.24/0.35
     first = [s for s in lead_skills(EXAMPLE_ERA5) if s.lead_hours == 24]
-    one = progressive_roll_up(first, day1_score=0.6, eligible=True, all_leads=range(24, 241, 24))
+    one = roll_up(first, day1(score=0.6), all_leads=range(24, 241, 24))
     assert one.era5_share == pytest.approx(0.1)
     # S = 0.9·0.6 + 0.1·0.685714 = 0.608571, score = 0.804286
     assert one.weighted_skill == pytest.approx(0.9 * 0.6 + 0.1 * 0.24 / 0.35)
     assert one.score == pytest.approx(0.804286, abs=1e-6)
     # the two leads of part B out of K = 2: S = skill_run = 0.357143, score 0.678571 as in B
-    both = progressive_roll_up(lead_skills(EXAMPLE_ERA5), day1_score=0.6, eligible=True,
-                               all_leads=(24, 48))
+    both = roll_up(lead_skills(EXAMPLE_ERA5), day1(score=0.6), all_leads=(24, 48))
     assert both.weighted_skill == pytest.approx(0.25 / 0.70)
     assert both.score == pytest.approx(0.678571, abs=1e-6)
-    gated = progressive_roll_up(first, day1_score=0.6, eligible=False, all_leads=range(24, 241, 24))
+    gated = roll_up(first, day1(False, score=0.6), all_leads=range(24, 241, 24))
     assert gated.score == 0.0 and gated.weighted_skill == pytest.approx(one.weighted_skill)
 
 
@@ -145,8 +138,8 @@ ONLY_2T = RollupConfig(variable_weights={"2t": 1.0})
 
 def run_score_of(skills: dict[int, float | None], **kwargs) -> float:
     era5 = era5_result({("2t", None, lead): skill for lead, skill in skills.items()})
-    return progressive_roll_up(lead_skills(era5), day1_score=0.7, eligible=True,
-                               all_leads=tuple(PERSISTENCE_2T), config=ONLY_2T, **kwargs).score
+    return roll_up(lead_skills(era5), day1(score=0.7),
+                   all_leads=tuple(PERSISTENCE_2T), config=ONLY_2T, **kwargs).score
 
 
 def test_part_e2_withholding_leads_or_a_field_never_pays():

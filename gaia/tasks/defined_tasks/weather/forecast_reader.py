@@ -48,6 +48,7 @@ import httpx
 import numpy as np
 from numcodecs import Zstd
 
+from gaia.net.retrying import RetriesExhausted, retried
 from gaia.net.signed_http import ResponseTooLarge, ResponseTooSlow, SignedClient
 from gaia.tasks.defined_tasks.weather.data.grid import (
     GRID_TOLERANCE_DEG,
@@ -154,14 +155,15 @@ async def fetch_bytes(
     client: SignedClient, url: str, receiver: str, *, max_bytes: int, policy: FetchPolicy
 ) -> bytes:
     """A signed GET with retries for transient failures (see the module docstring)."""
-    why = ""
-    for attempt in range(policy.attempts):
-        if attempt:
-            await asyncio.sleep(policy.backoff_s[min(attempt - 1, len(policy.backoff_s) - 1)])
-        body, why = await _fetch_once(client, url, receiver, max_bytes, policy)
-        if body is not None:
-            return body
-    raise ForecastTransportError(f"{url}: {why} (after {policy.attempts} attempts)")
+    try:
+        return await retried(
+            lambda: _fetch_once(client, url, receiver, max_bytes, policy),
+            tries=policy.attempts,
+            delay_s=lambda k: policy.backoff_s[min(k, len(policy.backoff_s) - 1)],
+        )
+    except RetriesExhausted as exhausted:
+        raise ForecastTransportError(
+            f"{url}: {exhausted.last} (after {exhausted.tries} attempts)") from exhausted
 
 
 async def fetch_verified_manifest(

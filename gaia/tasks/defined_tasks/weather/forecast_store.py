@@ -101,13 +101,13 @@ def store_file_path(root: Path, key: str, manifest: Manifest) -> Path:
     return root / Path(*key.split("/"))
 
 
-def manifest_path(root: Path) -> Path:
+def manifest_file(root: Path) -> Path:
     return root / MANIFEST_FILE
 
 
 def load_signed_manifest(root: Path) -> SignedManifest:
     """Read a finished store's ``manifest.json`` (raises ``FileNotFoundError`` if unfinished)."""
-    return parse_signed_manifest(manifest_path(root).read_bytes())
+    return parse_signed_manifest(manifest_file(root).read_bytes())
 
 
 def _sha256(data: object) -> str:
@@ -287,6 +287,6 @@ class ForecastStoreWriter:
             files=_file_entries(self.partial, self._chunks),
         )
         signed = sign_manifest(manifest, signer)
-        manifest_path(self.partial).write_bytes(signed.to_json_bytes())
+        manifest_file(self.partial).write_bytes(signed.to_json_bytes())
         os.replace(self.partial, self.root)
         return signed

@@ -21,10 +21,12 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from gaia.tasks.defined_tasks.weather.variables import FORECAST_LEAD_HOURS, PROTOCOL_VERSION
 
 CYCLE_HOURS: Final[tuple[int, ...]] = (0, 6, 12, 18)
+GRID_DEG: Final = 0.25  # a forecast's global grid (GFS and ERA5: 90..-90, 0..359.75), the
+# default of validator.grid_deg, which each run records and checks commitments against
 SS58_PATTERN: Final = r"^[1-9A-HJ-NP-Za-km-z]{46,48}$"
 JOB_ID_PATTERN: Final = r"^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 SHA256_PATTERN: Final = r"^[0-9a-f]{64}$"
-MAX_ERROR_CHARS: Final = 2000
+MAX_MINER_ERROR_CHARS: Final = 2000  # a miner job's ``error`` as the status route reports it
 
 _JOB_NAMESPACE: Final = uuid.UUID("6b1d4c1e-3f52-5a7c-9a55-9f4c8e0f7a21")
 
@@ -35,7 +37,7 @@ def job_status_path(job_id: str) -> str:
     return f"/weather/jobs/{job_id}"
 
 
-def manifest_path(job_id: str) -> str:
+def manifest_url_path(job_id: str) -> str:
     return f"/weather/forecasts/{job_id}/manifest.json"
 
 
@@ -141,7 +143,7 @@ class JobStatusResponse(_Message):
     gfs_init_time: CycleTime
     status: MinerJobStatus
     progress: JobProgress
-    error: Annotated[str, Field(max_length=MAX_ERROR_CHARS)] | None = None
+    error: Annotated[str, Field(max_length=MAX_MINER_ERROR_CHARS)] | None = None
     manifest_hash: Sha256Hex | None = None
     manifest_url: str | None = None
 

@@ -24,37 +24,35 @@ from the manifest and the consolidated metadata, and reading a lead fetches only
 chunks, so an ERA5 lead still verifies; a deleted chunk is answered 404, which the validator
 treats as the miner's fault only when it reads that lead.
 
-:func:`schedule_retention_warnings` tells a validator operator when their schedule reads
-files later than these promises.
+The validator checks its own schedule against these promises
+(:mod:`gaia.tasks.defined_tasks.weather.pipeline.retention_schedule`); this module knows
+only the protocol (its leads and the nominal ERA5 delay), so the miner imports no validator
+code through it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from gaia.jobs.policy import RetryPolicy
 from gaia.tasks.defined_tasks.weather.forecast_manifest import Manifest
 from gaia.tasks.defined_tasks.weather.forecast_store import (
     chunk_key,
     load_signed_manifest,
     store_file_path,
 )
-from gaia.tasks.defined_tasks.weather.pipeline.context import ERA5_LEAD_HOURS
-from gaia.tasks.defined_tasks.weather.pipeline.job_types import RETRY_CONFIG, WeatherJob
-from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming
-from gaia.tasks.defined_tasks.weather.variables import FORECAST_LEAD_HOURS, is_level_variable
+from gaia.tasks.defined_tasks.weather.variables import (
+    ERA5_DELAY,
+    ERA5_LEAD_HOURS,
+    FORECAST_LEAD_HOURS,
+    is_level_variable,
+)
 
 SCORING_MARGIN = timedelta(days=1)
-PROTOCOL_TIMING = RunTiming()  # the protocol's nominal delays (ERA5: 5 days after valid time)
-RETENTION_PROMISE = (
-    timedelta(hours=FORECAST_LEAD_HOURS[-1]) + PROTOCOL_TIMING.era5_delay + SCORING_MARGIN
-)
+RETENTION_PROMISE = timedelta(hours=FORECAST_LEAD_HOURS[-1]) + ERA5_DELAY + SCORING_MARGIN
 DAY1_WINDOW = timedelta(days=2)
 MIN_KEEP_AFTER_FINISH = timedelta(days=1)
-_INIT = datetime(2000, 1, 1, tzinfo=UTC)  # any init: the schedule's times are relative to it
 EARLY_LEAD_HOURS: tuple[int, ...] = tuple(
     lead for lead in FORECAST_LEAD_HOURS if lead not in ERA5_LEAD_HOURS
 )
@@ -93,8 +91,9 @@ class RetentionRule:
             )
         if not DAY1_WINDOW <= self.early_leads <= self.keep:
             raise RetentionTooShort(
-                f"early-lead retention {_hours(self.early_leads)} must lie between the day-1 "
-                f"window ({_hours(DAY1_WINDOW)}) and the forecast retention ({_hours(self.keep)})"
+                f"early-lead retention {hours_text(self.early_leads)} must lie between the "
+                f"day-1 window ({hours_text(DAY1_WINDOW)}) and the forecast retention "
+                f"({hours_text(self.keep)})"
             )
 
     def expires_at(self, init_time: datetime, finished_at: datetime) -> datetime:
@@ -129,51 +128,8 @@ def early_lead_keys(manifest: Manifest) -> list[str]:
     return keys
 
 
-def retry_budget(policy: RetryPolicy) -> timedelta:
-    """The longest a job of ``policy`` can keep reading after its first attempt starts:
-    every backoff between attempts plus every attempt running to its (doubling) timeout."""
-    delays = sum(policy.delay_after(attempt) for attempt in range(1, policy.max_attempts))
-    timeouts, timeout = 0.0, policy.timeout_s
-    for _ in range(policy.max_attempts):
-        timeouts += timeout
-        timeout = policy.next_timeout(timeout)
-    return timedelta(seconds=delays + timeouts)
-
-
-def schedule_retention_warnings(
-    timing: RunTiming,
-    era5_leads: Sequence[int] = ERA5_LEAD_HOURS,
-    promise: timedelta = RETENTION_PROMISE,
-    *,
-    day1_window: timedelta = DAY1_WINDOW,
-    era5_policy: RetryPolicy = RETRY_CONFIG[WeatherJob.ERA5_SCORE],
-    day1_policy: RetryPolicy = RETRY_CONFIG[WeatherJob.DAY1_SCORE],
-) -> list[str]:
-    """What in a validator's schedule reads miners' files after they may be deleted.
-
-    ERA5: the last lead is read from ``era5_due`` (last lead + ``era5_delay`` after init)
-    until its retries end; day-1: from the commit deadline until its retries end. Either
-    past its promise (times after init) gives one line naming the numbers; none: ``[]``.
-    """
-    warnings: list[str] = []
-    era5_end = timing.era5_due(_INIT, max(era5_leads)) - _INIT + retry_budget(era5_policy)
-    if era5_end > promise:
-        warnings.append(
-            f"ERA5 scoring may read lead {max(era5_leads)} h until init + {_hours(era5_end)} "
-            f"(ERA5 delay {_hours(timing.era5_delay)}, retries {_hours(retry_budget(era5_policy))}),"
-            f" but miners keep forecasts only until init + {_hours(promise)}: "
-            "reads after that are answered 404 and fail the miner"
-        )
-    day1_end = timing.commit_deadline(_INIT) - _INIT + retry_budget(day1_policy)
-    if day1_end > day1_window:
-        warnings.append(
-            f"day-1 scoring may read until init + {_hours(day1_end)}, but miners may delete the "
-            f"day-1-only leads {EARLY_LEAD_HOURS[:3]}... at init + {_hours(day1_window)}"
-        )
-    return warnings
-
-
-def _hours(span: timedelta) -> str:
+def hours_text(span: timedelta) -> str:
+    """A span in hours as the warnings and errors print it: ``54.83 h``."""
     return f"{round(span / timedelta(hours=1), 2):g} h"
 
 

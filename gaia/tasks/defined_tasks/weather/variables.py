@@ -9,6 +9,7 @@ K, m s-1, Pa, kg kg-1 and m2 s-2 (geopotential, not height).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Final
 
 PROTOCOL_VERSION: Final = "2"  # v2: bit-rounded fields (forecast_codec); v1 stored them lossless
@@ -26,6 +27,12 @@ MAX_LEAD_HOURS: Final = 240
 FORECAST_LEAD_HOURS: Final[tuple[int, ...]] = tuple(
     range(LEAD_STEP_HOURS, MAX_LEAD_HOURS + 1, LEAD_STEP_HOURS)
 )
+# What validators read of those leads: day-1 scoring against GFS as soon as a forecast is
+# committed, ERA5 scoring of every 24th hour once ERA5 covers it, nominally ERA5_DELAY after
+# its valid time. Miners' retention promise (retention.py) counts on these.
+DAY1_LEAD_HOURS: Final[tuple[int, ...]] = (6, 12, 24)
+ERA5_LEAD_HOURS: Final[tuple[int, ...]] = tuple(range(24, MAX_LEAD_HOURS + 1, 24))
+ERA5_DELAY: Final = timedelta(days=5)
 
 STANDARD_GRAVITY: Final = 9.80665  # m s-2; z = STANDARD_GRAVITY * geopotential height
 

@@ -24,6 +24,7 @@ from datetime import datetime
 
 import zarr
 
+from gaia.config import WB2_CLIMATOLOGY
 from gaia.tasks.defined_tasks.weather.data.canonical import to_naive_utc
 from gaia.tasks.defined_tasks.weather.data.era5 import LEXICON, read_all
 from gaia.tasks.defined_tasks.weather.data.grid import Grid
@@ -40,10 +41,6 @@ from gaia.tasks.defined_tasks.weather.data.zarr_fields import (
     store_array,
 )
 
-DEFAULT_URL = (
-    "https://storage.googleapis.com/weatherbench2/datasets/era5-hourly-climatology/"
-    "1990-2019_6h_1440x721.zarr"
-)
 LEAD_DIMS = ("hour", "dayofyear")
 ClimKey = tuple[int, int]  # (hour, day of year)
 
@@ -66,7 +63,7 @@ def _chunk_span(index: int, chunk: int, size: int) -> slice:
 class ClimatologySource:
     """Canonical climatology at valid times' (hour, day of year); sync, opened on first use."""
 
-    def __init__(self, url: str = DEFAULT_URL):
+    def __init__(self, url: str = WB2_CLIMATOLOGY):
         self.url = url.rstrip("/")
         self._group: zarr.Group | None = None
         self._axes: tuple[list[int], list[int]] | None = None

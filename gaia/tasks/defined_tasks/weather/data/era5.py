@@ -21,6 +21,7 @@ import pandas as pd
 import zarr
 from xarray.coding.times import decode_cf_datetime
 
+from gaia.config import ARCO_ERA5
 from gaia.tasks.defined_tasks.weather.data.canonical import to_naive_utc
 from gaia.tasks.defined_tasks.weather.data.grid import Grid
 from gaia.tasks.defined_tasks.weather.data.lead_fields import FieldKey, LeadFields
@@ -37,10 +38,6 @@ from gaia.tasks.defined_tasks.weather.data.zarr_fields import (
 )
 from gaia.tasks.defined_tasks.weather.data.zarr_http import read_root_attrs
 
-DEFAULT_URL = (
-    "https://storage.googleapis.com/gcp-public-data-arco-era5/ar/"
-    "full_37-1h-0p25deg-chunk-1.zarr-v3"
-)
 # chunks read at once by read_fields: 4 ARCO chunks of all 37 levels are ~600 MB decoded
 READ_THREADS = 4
 
@@ -98,7 +95,7 @@ def read_all(group: zarr.Group, grid: Grid, chunks: Sequence[SourceChunk],
 class Era5Source:
     """Canonical ERA5 truth at given valid times; sync, opened on first use."""
 
-    def __init__(self, url: str = DEFAULT_URL):
+    def __init__(self, url: str = ARCO_ERA5):
         self.url = url.rstrip("/")
         self._group: zarr.Group | None = None
         self._times: pd.DatetimeIndex | None = None

@@ -33,7 +33,8 @@ import httpx
 import xarray as xr
 
 from gaia.clock import Now, system_clock
-from gaia.net.retrying import RetriesExhausted, request_with_retries
+from gaia.config import NOAA_GFS_BUCKET, DataSettings
+from gaia.net.retrying import RetriesExhausted, RetryAnswer, request_with_retries
 from gaia.tasks.defined_tasks.weather.data import gfs_cache
 from gaia.tasks.defined_tasks.weather.data.canonical import FieldAssembler
 from gaia.tasks.defined_tasks.weather.data.gfs_idx import (
@@ -54,17 +55,17 @@ from gaia.tasks.defined_tasks.weather.data.gfs_statics import (
     decode_statics,
 )
 from gaia.tasks.defined_tasks.weather.data.grib import DecodedField, GfsDecodeError, decode_message
+from gaia.tasks.defined_tasks.weather.variables import DAY1_LEAD_HOURS, LEAD_STEP_HOURS
 
 __all__ = [
-    "DEFAULT_BASE_URL", "NOMADS_BASE_URL", "GfsDecodeError", "GfsMessageMissing", "GfsSource",
+    "GfsDecodeError", "GfsMessageMissing", "GfsSource",
     "GfsTransportError", "GfsUnavailable", "gfs_file_path",
 ]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://noaa-gfs-bdp-pds.s3.amazonaws.com"
-NOMADS_BASE_URL = "https://nomads.ncep.noaa.gov/pub/data/nccf/com/gfs/prod"
-REFERENCE_LEAD_HOURS: tuple[int, ...] = (0, 6, 12, 18, 24)
+# a cycle is complete for the validator once every file from f000 to its last day-1 lead is out
+REFERENCE_LEAD_HOURS: tuple[int, ...] = tuple(range(0, max(DAY1_LEAD_HOURS) + 1, LEAD_STEP_HOURS))
 
 
 class GfsUnavailable(RuntimeError):
@@ -180,6 +181,17 @@ class GfsSource:
         self._own_client = client is None
         self._client = client or httpx.AsyncClient(
             timeout=timeout_s, limits=httpx.Limits(max_connections=max_concurrency)
+        )
+
+    @classmethod
+    def from_settings(cls, data: DataSettings, *, clock: Now = system_clock) -> GfsSource:
+        """The source an operator configured: ``data``'s base and fallback URLs, cache
+        directory, download concurrency and timeout (the validator, its scoring processes
+        and the miner all open it so)."""
+        return cls(
+            data.gfs_base_url, data.cache_dir.expanduser(),
+            fallback_base_url=data.gfs_fallback_url, max_concurrency=data.download_concurrency,
+            timeout_s=data.http_timeout_s, clock=clock,
         )
 
     async def __aenter__(self) -> GfsSource:
@@ -349,29 +361,33 @@ class GfsSource:
                      if _contains(r, e)) for e in entries]
 
     async def _get_range(self, url: str, rng: ByteRange, progress: _Progress) -> bytes:
-        for attempt in range(self._retries + 1):
-            response = await self._request("GET", url, headers={"Range": rng.header})
-            if response.status_code != 206:
-                raise GfsTransportError(
-                    f"{url}: server ignored Range {rng.header} (HTTP {response.status_code})"
-                )
-            body = response.content
-            if rng.length is None or len(body) == rng.length:
-                progress.advance(len(body))
-                return body
-            log.warning("%s %s: short body %d of %d bytes (attempt %d)",
-                        url, rng.header, len(body), rng.length, attempt + 1)
-            await asyncio.sleep(self._backoff * 2**attempt)
-        raise GfsTransportError(f"{url} {rng.header}: truncated body after {self._retries + 1} tries")
+        def truncated(response: httpx.Response) -> str | None:
+            if response.status_code != 206 or rng.length in (None, len(response.content)):
+                return None
+            log.warning("%s %s: short body %d of %d bytes", url, rng.header,
+                        len(response.content), rng.length)
+            return "truncated body"
+
+        headers = {"Range": rng.header}
+        response = await self._request("GET", url, headers, retry_answer=truncated)
+        if response.status_code != 206:
+            raise GfsTransportError(
+                f"{url}: server ignored Range {rng.header} (HTTP {response.status_code})"
+            )
+        progress.advance(len(response.content))
+        return response.content
 
     async def _request(
-        self, method: str, url: str, headers: dict[str, str] | None = None
+        self, method: str, url: str, headers: dict[str, str] | None = None, *,
+        retry_answer: RetryAnswer | None = None,
     ) -> httpx.Response:
-        """One request with retries of 5xx, timeouts and connection errors."""
+        """One request with retries of 5xx, timeouts, connection errors and the answers
+        ``retry_answer`` rejects."""
         try:
             response = await request_with_retries(
                 self._client, method, url, headers=headers, retries=self._retries,
                 backoff_s=self._backoff, limiter=self._semaphore,
+                retry_answer=retry_answer,
             )
         except RetriesExhausted as exc:
             raise GfsTransportError(f"{method} {url} failed: {exc}") from exc
@@ -391,7 +407,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("fetch", "inventory"):
         cmd = sub.add_parser(name)
-        cmd.add_argument("--base-url", default=DEFAULT_BASE_URL)
+        cmd.add_argument("--base-url", default=NOAA_GFS_BUCKET)
         cmd.add_argument("--fallback-base-url", default=None)
         cmd.add_argument("--cycle", required=True, type=_parse_cycle, help="YYYYMMDDHH")
         cmd.add_argument("--lead", type=int, action="append", required=True, help="hours")

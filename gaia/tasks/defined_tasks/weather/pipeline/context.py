@@ -17,16 +17,12 @@ from gaia.jobs.queue import JobQueue
 from gaia.tasks.defined_tasks.weather.pipeline.forecasts import ForecastService
 from gaia.tasks.defined_tasks.weather.pipeline.miner_client import MinerClient
 from gaia.tasks.defined_tasks.weather.pipeline.timing import RunTiming
+from gaia.tasks.defined_tasks.weather.variables import DAY1_LEAD_HOURS, ERA5_LEAD_HOURS
 from gaia.validator.eligibility import Eligibility
-
-DAY1_LEAD_HOURS: tuple[int, ...] = (6, 12, 24)
-ERA5_LEAD_HOURS: tuple[int, ...] = tuple(range(24, 241, 24))
 
 
 class GfsReader(Protocol):
     async def is_cycle_complete(self, cycle: datetime) -> bool: ...
-
-    async def fetch_inputs(self, init_time: datetime) -> xr.Dataset: ...
 
     async def fetch_forecast(
         self, init_time: datetime, lead_hours: Sequence[int]

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from gaia.tasks.defined_tasks.weather.data.grid import Grid
+from gaia.tasks.defined_tasks.weather.scoring.day1 import Day1Verdict
 from gaia.tasks.defined_tasks.weather.scoring.records import ComponentRecord
 
 SCORING_SHARE = 0.9
@@ -34,15 +36,17 @@ class ForecastRef:
 
 @dataclass(frozen=True)
 class Day1Outcome:
-    records: list[ComponentRecord]
-    passed: bool
-    clone: bool
+    records: list[ComponentRecord]  # every component, the audit trail
+    verdict: Day1Verdict  # what the response row keeps and the roll-up reads
     reasons: tuple[str, ...]
 
 
 class ForecastService(Protocol):
-    async def commit_manifest(self, forecast: ForecastRef, announced_hash: str) -> str:
-        """Fetch and check the signed manifest; returns the hash to commit."""
+    async def commit_manifest(
+        self, forecast: ForecastRef, announced_hash: str, grid: Grid
+    ) -> str:
+        """Fetch and check the signed manifest against the run (its init time and ``grid``,
+        the run's, never read from a reference store); returns the hash to commit."""
         ...
 
     async def score_day1(

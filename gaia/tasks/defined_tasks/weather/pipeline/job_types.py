@@ -18,7 +18,7 @@ Singletons (our choice, not the plan's):
 
 - ``weather.run.create``: database work and a metagraph read; 5 attempts, 60/300/900 s, so a
   chain outage of ~20 min does not cost the day's run.
-- ``weather.seed``: downloads the GFS initial state (minutes); 6 attempts, 300/600/1200/1800 s
+- ``weather.seed``: downloads the day-1 reference (minutes); 6 attempts, 300/600/1200/1800 s
   (about 1.5 h of retries), handler timeout 30 min growing to 2 h. GFS not yet published is
   nobody's fault, so ``NotReady`` does not use an attempt.
 - ``weather.orchestrate``: the per-miner fan-out, all database work; 5 attempts, 30/120/300 s.
@@ -45,6 +45,11 @@ class WeatherJob(StrEnum):
     POLL_MINER = "weather.poll_miner"
     DAY1_SCORE = "weather.day1_score"
     ERA5_SCORE = "weather.era5_score"
+
+    @property
+    def step(self) -> str:
+        """What a response failed by this job records as ``failed_step`` (``poll_miner``)."""
+        return self.removeprefix("weather.")
 
 
 RETRY_CONFIG: Final[Mapping[str, RetryPolicy]] = MappingProxyType(

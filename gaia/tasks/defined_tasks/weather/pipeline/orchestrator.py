@@ -42,7 +42,8 @@ async def create_run(ctx: PipelineContext, payload: RunCreatePayload, job: JobCo
         await hold_if_paused(session, forced=ctx.settings.paused, what="run creation",
                              now=ctx.clock(), deadline=payload.commit_deadline)
         run_id, created = await db.create_run(
-            session, payload.init_time, payload.mode, payload.commit_deadline
+            session, payload.init_time, payload.mode, payload.commit_deadline,
+            grid_deg=ctx.settings.grid_deg,
         )
         run = await db.get_run(session, run_id)
         if run.status is RunStatus.CREATED:
@@ -61,7 +62,8 @@ async def enqueue_run_job(
 
 
 async def seed_run(ctx: PipelineContext, payload: RunPayload, job: JobContext) -> None:
-    """``weather.seed``: download the GFS inputs and the day-1 reference once, into the cache."""
+    """``weather.seed``: download the run's day-1 reference (the GFS forecast of its init)
+    once into the host's cache, and decode it. The miners fetch their own GFS inputs."""
     async with ctx.session_factory.begin() as session:
         run = await db.get_run(session, payload.run_id)
         if run.status is RunStatus.CREATED:
@@ -75,7 +77,7 @@ async def seed_run(ctx: PipelineContext, payload: RunPayload, job: JobContext) -
     async with ctx.session_factory.begin() as session:
         if await db.transition_run(session, run.id, RunStatus.GFS_READY):
             await enqueue_run_job(ctx, session, WeatherJob.ORCHESTRATE, run.id)
-    job.log.info("GFS %s inputs and day-1 reference ready", run.gfs_init_time)
+    job.log.info("GFS %s published, day-1 reference ready", run.gfs_init_time)
 
 
 async def _download_gfs(
@@ -87,7 +89,6 @@ async def _download_gfs(
     try:
         if not await ctx.gfs.is_cycle_complete(init_time):
             raise NotReady(min(now + GFS_RECHECK, commit_deadline), f"GFS {init_time} not published yet")
-        await ctx.gfs.fetch_inputs(init_time)
         await ctx.gfs.fetch_forecast(init_time, ctx.day1_leads)
     except GfsUnavailable as error:
         raise NotReady(min(now + GFS_RECHECK, commit_deadline), str(error)) from error

@@ -24,31 +24,28 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import bittensor as bt
-
+from gaia.chain.wallet import open_wallet
 from gaia.clock import Now
-from gaia.config import Settings
+from gaia.config import DataSettings, Settings, WalletSettings
 from gaia.net.signed_http import SignedClient
 from gaia.tasks.defined_tasks.weather.data.climatology import ClimatologySource
 from gaia.tasks.defined_tasks.weather.data.era5 import Era5Source
 from gaia.tasks.defined_tasks.weather.data.gfs import GfsSource
-from gaia.tasks.defined_tasks.weather.data.lead_fields import FieldKey, LeadFields
+from gaia.tasks.defined_tasks.weather.data.lead_fields import LeadFields
 from gaia.tasks.defined_tasks.weather.forecast_reader import (
     VerifiedForecast,
     fetch_verified_manifest,
     load_lead,
     open_verified_forecast,
 )
-from gaia.tasks.defined_tasks.weather.pipeline.context import DAY1_LEAD_HOURS
 from gaia.tasks.defined_tasks.weather.pipeline.forecasts import Day1Outcome, ForecastRef
 from gaia.tasks.defined_tasks.weather.pipeline.reference_cache import ReferenceCache
 from gaia.tasks.defined_tasks.weather.scoring.day1 import DAY1_FIELDS, Day1Config, score_day1
-from gaia.tasks.defined_tasks.weather.scoring.era5 import Era5Config, score_era5
+from gaia.tasks.defined_tasks.weather.scoring.era5 import ERA5_FIELDS, score_era5_lead
 from gaia.tasks.defined_tasks.weather.scoring.records import ComponentRecord
-from gaia.tasks.defined_tasks.weather.variables import field_keys
+from gaia.tasks.defined_tasks.weather.variables import DAY1_LEAD_HOURS
 
 T = TypeVar("T")
-ERA5_FIELDS: tuple[FieldKey, ...] = tuple(field_keys())
 GB = 10**9
 
 
@@ -56,16 +53,8 @@ GB = 10**9
 class ScoringEnvironment:
     """Everything a scoring task needs, in picklable form."""
 
-    wallet_name: str
-    wallet_hotkey: str
-    wallet_path: str
-    gfs_base_url: str
-    gfs_fallback_url: str | None
-    cache_dir: Path
-    download_concurrency: int
-    http_timeout_s: float
-    era5_url: str
-    climatology_url: str
+    wallet: WalletSettings
+    data: DataSettings  # the GFS source, the ERA5 and climatology URLs, the HTTP timeout
     reference_dir: Path
     reference_max_bytes: int
     reference_idle_s: float
@@ -76,30 +65,22 @@ class ScoringEnvironment:
         data = settings.data
         cache_dir = data.cache_dir.expanduser()
         return cls(
-            wallet_name=settings.wallet.name, wallet_hotkey=settings.wallet.hotkey,
-            wallet_path=str(settings.wallet.path.expanduser()),
-            gfs_base_url=data.gfs_base_url, gfs_fallback_url=data.gfs_fallback_url or None,
-            cache_dir=cache_dir, download_concurrency=data.download_concurrency,
-            http_timeout_s=data.http_timeout_s, era5_url=data.era5_url,
-            climatology_url=data.climatology_url,
+            wallet=settings.wallet, data=data,
             reference_dir=(data.reference_cache_dir or cache_dir / "references").expanduser(),
             reference_max_bytes=int(data.reference_cache_max_gb * GB),
             reference_idle_s=data.reference_idle_hours * 3600.0,
         )
 
     def signed_client(self) -> SignedClient:
-        wallet = bt.Wallet(name=self.wallet_name, hotkey=self.wallet_hotkey, path=self.wallet_path)
-        return SignedClient(wallet, timeout=self.http_timeout_s)
+        return SignedClient(open_wallet(self.wallet), timeout=self.data.http_timeout_s)
 
     def gfs(self) -> GfsSource:
-        return GfsSource(self.gfs_base_url, self.cache_dir,
-                         fallback_base_url=self.gfs_fallback_url,
-                         max_concurrency=self.download_concurrency, timeout_s=self.http_timeout_s)
+        return GfsSource.from_settings(self.data)
 
     def reference_cache(self, clock: Now) -> ReferenceCache:
         return ReferenceCache(
-            self.reference_dir, era5=Era5Source(self.era5_url),
-            climatology=ClimatologySource(self.climatology_url),
+            self.reference_dir, era5=Era5Source(self.data.era5_url),
+            climatology=ClimatologySource(self.data.climatology_url),
             max_bytes=self.reference_max_bytes, idle_s=self.reference_idle_s, clock=clock,
         )
 
@@ -202,7 +183,7 @@ async def score_day1_of(
         {lead: fields.on_grid(grid) for lead, fields in climatology.items()},
         Day1Config(lead_hours=env.day1_leads),
     )
-    return Day1Outcome(result.records(), result.passed, result.clone, result.reasons)
+    return Day1Outcome(result.records(), result.verdict, result.reasons)
 
 
 async def score_era5_of(
@@ -214,17 +195,9 @@ async def score_era5_of(
         truth, climatology = await era5_references(resources.references, forecast.init_time, lead)
         truth, climatology = truth.on_grid(store.grid), climatology.on_grid(store.grid)
         miner = await load_lead(store, lead) if lead in store.lead_hours else None
-        records += await asyncio.to_thread(_score_lead, lead, miner, truth, climatology)
+        scored = await asyncio.to_thread(score_era5_lead, miner, truth, climatology, lead)
+        records += scored.records()
     return records
-
-
-def _score_lead(
-    lead: int, miner: LeadFields | None, truth: LeadFields, climatology: LeadFields,
-) -> list[ComponentRecord]:
-    return score_era5(
-        lambda _lead: miner, lambda _lead: truth, lambda _lead: climatology,
-        Era5Config(lead_hours=(lead,)),
-    ).records()
 
 
 async def warm_references_of(

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from gaia.tasks.defined_tasks.weather.variables import ERA5_DELAY
+
 CYCLE = timedelta(hours=6)
 
 
@@ -43,7 +45,7 @@ class DailyRun:
 class RunTiming:
     schedule_hour_utc: int = 18
     publication_delay: timedelta = timedelta(hours=3, minutes=30)
-    era5_delay: timedelta = timedelta(days=5)
+    era5_delay: timedelta = ERA5_DELAY  # the protocol's nominal delay; miners' retention counts on it
     truth_wait_limit: timedelta = timedelta(days=30)
 
     def latest_complete_cycle(self, moment: datetime) -> datetime:

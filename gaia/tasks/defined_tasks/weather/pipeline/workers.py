@@ -91,8 +91,7 @@ def _register_miner_steps(
         (WeatherJob.ERA5_SCORE, era5_step.score_era5, "ERA5 scoring failed"),
     )
     for job_type, handler, summary in steps:
-        step = job_type.removeprefix("weather.")
-        give_up = give_up_as(step, summary)
+        give_up = give_up_as(job_type.step, summary)
         if job_type is WeatherJob.ERA5_SCORE:
             give_up = era5_step.give_up_withdrawn(ctx, give_up)
         registry.register(job_type, partial(handler, ctx), policy=RETRY_CONFIG[job_type],

@@ -40,7 +40,7 @@ from gaia.tasks.defined_tasks.weather.scoring.records import (
     field_label,
     level_label,
 )
-from gaia.tasks.defined_tasks.weather.variables import UNITS
+from gaia.tasks.defined_tasks.weather.variables import DAY1_LEAD_HOURS, UNITS
 
 FieldKey = tuple[str, int | None]
 Leads: TypeAlias = Mapping[int, LeadFields] | xr.Dataset
@@ -66,7 +66,7 @@ DEFAULT_RANGES: Mapping[FieldKey, tuple[float, float]] = {
 
 @dataclass(frozen=True)
 class Day1Config:
-    lead_hours: tuple[int, ...] = (6, 12, 24)
+    lead_hours: tuple[int, ...] = DAY1_LEAD_HOURS
     fields: tuple[FieldKey, ...] = DAY1_FIELDS
     ranges: Mapping[FieldKey, tuple[float, float]] = field(
         default_factory=lambda: dict(DEFAULT_RANGES)
@@ -120,6 +120,28 @@ class Day1Field:
 
 
 @dataclass(frozen=True)
+class Day1Verdict:
+    """What the roll-up needs of day-1, and what a response row keeps of it.
+
+    Three facts rather than one status: a clone is judged apart from passing (a forecast can
+    be both a failure and a clone, and the reasons name each), and the score blends into the
+    roll-up whatever the gate says."""
+
+    score: float  # mean quality over every (field, lead), in [0, 1]
+    passed: bool  # complete, plausible and score >= min_score
+    clone: bool  # a near-copy of the reference
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.score <= 1.0:
+            raise ValueError(f"the day-1 score must be in [0, 1], got {self.score}")
+
+    @property
+    def eligible(self) -> bool:
+        """True when ERA5 scores may count: passed and not a clone."""
+        return self.passed and not self.clone
+
+
+@dataclass(frozen=True)
 class Day1Result:
     fields: tuple[Day1Field, ...]
     score: float  # mean quality over every (field, lead), in [0, 1]
@@ -128,9 +150,13 @@ class Day1Result:
     reasons: tuple[str, ...]  # why it failed or was flagged; empty when eligible
 
     @property
+    def verdict(self) -> Day1Verdict:
+        return Day1Verdict(self.score, self.passed, self.clone)
+
+    @property
     def eligible(self) -> bool:
         """True when ERA5 scores may count: passed and not a clone."""
-        return self.passed and not self.clone
+        return self.verdict.eligible
 
     def records(self) -> list[ComponentRecord]:
         records = [record for day1_field in self.fields for record in day1_field.records()]

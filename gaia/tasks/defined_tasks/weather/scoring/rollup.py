@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gaia.tasks.defined_tasks.weather.scoring.coverage import SKILL_FLOOR
-from gaia.tasks.defined_tasks.weather.scoring.day1 import Day1Result
-from gaia.tasks.defined_tasks.weather.scoring.era5 import Era5Result
+from gaia.tasks.defined_tasks.weather.scoring.day1 import Day1Verdict
+from gaia.tasks.defined_tasks.weather.scoring.era5 import Era5LeadResult
 from gaia.tasks.defined_tasks.weather.scoring.records import (
     SUMMARY_LEAD,
     SUMMARY_VARIABLE,
@@ -75,20 +75,10 @@ class Rollup:
         ]
 
 
-def roll_up(era5: Era5Result, day1: Day1Result, config: RollupConfig | None = None) -> Rollup:
-    """The run score of a forecast whose every ERA5 lead is in ``era5``."""
-    skills = lead_skills(era5)
-    return progressive_roll_up(
-        skills, day1_score=day1.score, eligible=day1.eligible,
-        all_leads=sorted({s.lead_hours for s in skills}), config=config,
-    )
-
-
-def progressive_roll_up(
+def roll_up(
     skills: Sequence[LeadSkill],
+    day1: Day1Verdict,
     *,
-    day1_score: float,
-    eligible: bool,
     all_leads: Sequence[int],
     rest_withheld: bool = False,
     config: RollupConfig | None = None,
@@ -99,15 +89,13 @@ def progressive_roll_up(
     ERA5 scoring), so every unscored lead counts at the skill floor instead of the day-1
     score; a miner cannot keep its provisional score by withdrawing its forecast."""
     config = config or RollupConfig()
-    if not 0.0 <= day1_score <= 1.0:
-        raise ValueError(f"the day-1 score must be in [0, 1], got {day1_score}")
     scored = {s.lead_hours for s in skills}
     share = era5_share(scored, all_leads, config)
     era5_skill = weighted_lead_skill(skills, config) if skills else 0.0
-    unscored = SKILL_FLOOR if rest_withheld else day1_score
+    unscored = SKILL_FLOOR if rest_withheld else day1.score
     blended = (1.0 - share) * unscored + share * era5_skill
-    return Rollup(score=run_score(blended, eligible), weighted_skill=blended,
-                  gated=not eligible, era5_share=share)
+    return Rollup(score=run_score(blended, day1.eligible), weighted_skill=blended,
+                  gated=not day1.eligible, era5_share=share)
 
 
 def era5_share(scored: Iterable[int], all_leads: Sequence[int], config: RollupConfig) -> float:
@@ -130,13 +118,16 @@ def run_score(weighted: float, eligible: bool) -> float:
     return (1.0 + weighted) / 2.0 if eligible else 0.0
 
 
-def lead_skills(era5: Era5Result) -> list[LeadSkill]:
-    return [LeadSkill(f.variable, level_label(f.level), f.lead_hours, f.skill) for f in era5.fields]
+def lead_skills(leads: Iterable[Era5LeadResult]) -> list[LeadSkill]:
+    """The skills of every field of every scored lead, as the roll-up reads them back."""
+    return [LeadSkill(f.variable, level_label(f.level), f.lead_hours, f.skill)
+            for lead in leads for f in lead.fields]
 
 
-def weighted_skill(era5: Era5Result, config: RollupConfig) -> float:
-    """Σ w·clip(skill) / Σ w over the ERA5 fields; an unknown variable is an error."""
-    return weighted_lead_skill(lead_skills(era5), config)
+def weighted_skill(leads: Iterable[Era5LeadResult], config: RollupConfig) -> float:
+    """Σ w·clip(skill) / Σ w over the ERA5 fields of ``leads``; an unknown variable is an
+    error."""
+    return weighted_lead_skill(lead_skills(leads), config)
 
 
 def weighted_lead_skill(skills: Sequence[LeadSkill], config: RollupConfig) -> float:

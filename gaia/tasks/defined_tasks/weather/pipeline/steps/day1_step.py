@@ -1,7 +1,8 @@
 """``weather.day1_score``: ``forecast_ready → day1_scoring → day1_scored``.
 
 Scores the committed forecast against the GFS forecast from the same init, stores every
-component and the run's first roll-up (so the miner has a run score from day one), and
+component, the verdict on the response row (with the move to ``day1_scored``, which the
+roll-up reads) and the run's first roll-up (so the miner has a run score from day one), and
 enqueues ``weather.era5_score`` to run when ERA5 will cover the first ERA5 lead. A rerun
 after a crash continues from ``day1_scoring`` and overwrites the same score rows.
 """
@@ -19,7 +20,6 @@ from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus
 from gaia.validator.database import validator_database_manager as db
 
 S = MinerResponseStatus
-STEP = "day1_score"
 
 
 async def score_day1(ctx: PipelineContext, payload: ResponsePayload, job: JobContext) -> None:
@@ -37,9 +37,11 @@ async def score_day1(ctx: PipelineContext, payload: ResponsePayload, job: JobCon
     era5_at = ctx.timing.lead_due(run.gfs_init_time, min(ctx.era5_leads))
     async with ctx.session_factory.begin() as session:
         await db.store_scores(session, run.id, target.hotkey, outcome.records)
+        await move(session, payload, S.DAY1_SCORING, S.DAY1_SCORED,
+                   **db.verdict_columns(outcome.verdict))
         rollup = await write_rollup(session, run.id, target.hotkey, ctx.era5_leads)
-        await move(session, payload, S.DAY1_SCORING, S.DAY1_SCORED)
         await enqueue_next(ctx, session, WeatherJob.ERA5_SCORE, payload, run_at=era5_at)
-    verdict = "passed" if outcome.passed else f"failed ({'; '.join(outcome.reasons)})"
-    job.log.info("day-1 %s%s; run score %.4f", verdict, ", clone" if outcome.clone else "",
-                 rollup.score)
+    passed = outcome.verdict.passed
+    verdict = "passed" if passed else f"failed ({'; '.join(outcome.reasons)})"
+    job.log.info("day-1 %s%s; run score %.4f", verdict,
+                 ", clone" if outcome.verdict.clone else "", rollup.score)

@@ -23,12 +23,8 @@ from gaia.tasks.defined_tasks.weather.pipeline.context import PipelineContext
 from gaia.tasks.defined_tasks.weather.pipeline.forecasts import SCORING_SHARE, ForecastRef
 from gaia.tasks.defined_tasks.weather.pipeline.payloads import ResponsePayload
 from gaia.tasks.defined_tasks.weather.pipeline.responses import GiveUpHook, move
-from gaia.tasks.defined_tasks.weather.scoring.records import SUMMARY_VARIABLE, Metric, ScoreKind
-from gaia.tasks.defined_tasks.weather.scoring.rollup import (
-    LeadSkill,
-    Rollup,
-    progressive_roll_up,
-)
+from gaia.tasks.defined_tasks.weather.scoring.records import Metric, ScoreKind
+from gaia.tasks.defined_tasks.weather.scoring.rollup import LeadSkill, Rollup, roll_up
 from gaia.tasks.defined_tasks.weather.states import (
     ROLLED_UP_RUN_STATUSES,
     MinerResponseStatus,
@@ -37,7 +33,6 @@ from gaia.tasks.defined_tasks.weather.states import (
 from gaia.validator.database import validator_database_manager as db
 
 S = MinerResponseStatus
-STEP = "era5_score"
 TRUTH_RECHECK = timedelta(hours=1)
 
 
@@ -92,17 +87,13 @@ async def write_rollup(
     session: AsyncSession, run_id: int, hotkey: str, all_leads: Sequence[int],
     *, rest_withheld: bool = False,
 ) -> Rollup:
-    """Recompute and store the run score from the stored day-1 verdict and ERA5 skills
-    (``rest_withheld``: the unscored leads count at the skill floor, SCORING.md §5)."""
-    day1 = {s.metric: s.value for s in await db.scores_of(session, run_id, hotkey, ScoreKind.DAY1)
-            if s.variable == SUMMARY_VARIABLE and s.value is not None}
+    """Recompute and store the run score from the day-1 verdict on the response row and the
+    stored ERA5 skills (``rest_withheld``: the unscored leads count at the skill floor,
+    SCORING.md §5)."""
+    verdict = await db.day1_verdict(session, run_id, hotkey)
     skills = [LeadSkill(*row) for row in await db.metric_rows(
         session, run_id, hotkey, ScoreKind.ERA5, Metric.SKILL)]
-    rollup = progressive_roll_up(
-        skills, day1_score=day1[Metric.SCORE],
-        eligible=day1[Metric.PASSED] == 1.0 and day1[Metric.CLONE] == 0.0,
-        all_leads=all_leads, rest_withheld=rest_withheld,
-    )
+    rollup = roll_up(skills, verdict, all_leads=all_leads, rest_withheld=rest_withheld)
     await db.store_scores(session, run_id, hotkey, rollup.records())
     return rollup
 

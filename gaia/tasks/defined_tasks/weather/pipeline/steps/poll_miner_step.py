@@ -15,7 +15,8 @@ A poll that fails (timeout, refused connection, 5xx, 401/403/429) uses an attemp
 ``failed``: "no forecast in time") and is retried after the policy's backoff, or at the
 deadline when that comes sooner; a poll failing at or after the deadline is ``failed``: late.
 
-Ready → fetch the signed manifest, check its signature and content, store ``manifest_hash``
+Ready → fetch the signed manifest, check its signature and content (against the protocol
+and the run: its init time and the grid it recorded when it was made), store ``manifest_hash``
 and ``manifest_fetched_at`` → ``forecast_ready``, then the day-1 job. The miner says failed →
 ``failed`` with its reason. Lateness is judged by the time the poll asks: a ready answer to a
 poll that asked by the deadline (plus ``LATE_POLL_GRACE`` for a poll due at the deadline that
@@ -33,6 +34,7 @@ from sqlalchemy import select
 from gaia.database.validator_schema import WeatherMinerResponse
 from gaia.jobs.outcomes import Invalid, NotReady, Retry
 from gaia.jobs.registry import JobContext
+from gaia.tasks.defined_tasks.weather.data.grid import Grid
 from gaia.tasks.defined_tasks.weather.pipeline.context import PipelineContext
 from gaia.tasks.defined_tasks.weather.pipeline.forecasts import ForecastRef
 from gaia.tasks.defined_tasks.weather.pipeline.job_types import WeatherJob
@@ -44,7 +46,6 @@ from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus
 from gaia.validator.database import validator_database_manager as db
 
 S = MinerResponseStatus
-STEP = "poll_miner"
 MIN_POLL_GAP_S: Final = 30.0
 LATE_POLL_GRACE: Final = timedelta(seconds=60)
 
@@ -87,7 +88,8 @@ async def poll_miner(ctx: PipelineContext, payload: ResponsePayload, job: JobCon
     status = await _ask(ctx, job, target.base_url, target.hotkey, target.miner_job_id, deadline)
     if status.status is MinerJobStatus.FAILED:
         async with ctx.session_factory.begin() as session:
-            await fail_response(session, payload, f"miner failed: {status.error}", STEP)
+            await fail_response(session, payload, f"miner failed: {status.error}",
+                                WeatherJob.POLL_MINER.step)
         return
     ready = status.status is MinerJobStatus.FORECAST_READY
     if asked_at > deadline + LATE_POLL_GRACE or (not ready and asked_at >= deadline):
@@ -97,8 +99,8 @@ async def poll_miner(ctx: PipelineContext, payload: ResponsePayload, job: JobCon
         until = next_poll_at(ctx.clock(), deadline, interval_s=ctx.settings.poll_interval_s,
                              started_at=started_at, progress=status.progress)
         raise NotReady(until, f"miner {status.status}: {_leads(status.progress)}")
-    await _commit(ctx, payload, job, run.gfs_init_time, target.base_url, target.hotkey,
-                  target.miner_job_id, status)
+    forecast = ForecastRef(run.gfs_init_time, target.base_url, target.hotkey, target.miner_job_id)
+    await _commit(ctx, payload, job, forecast, Grid.regular(run.grid_deg), status)
 
 
 async def _ask(
@@ -131,12 +133,12 @@ def _by_deadline(
 
 
 async def _commit(
-    ctx: PipelineContext, payload: ResponsePayload, job: JobContext, init_time: datetime,
-    base_url: str, hotkey: str, job_id: str, status: JobStatusResponse,
+    ctx: PipelineContext, payload: ResponsePayload, job: JobContext, forecast: ForecastRef,
+    grid: Grid, status: JobStatusResponse,
 ) -> None:
+    """Commit to the manifest, checked against the run's own grid (``grid``)."""
     assert status.manifest_hash is not None  # guaranteed by JobStatusResponse
-    forecast = ForecastRef(init_time, base_url, hotkey, job_id)
-    manifest_hash = await ctx.forecasts.commit_manifest(forecast, status.manifest_hash)
+    manifest_hash = await ctx.forecasts.commit_manifest(forecast, status.manifest_hash, grid)
     async with ctx.session_factory.begin() as session:
         await move(session, payload, S.INFERENCE_RUNNING, S.FORECAST_READY,
                    manifest_hash=manifest_hash, manifest_fetched_at=ctx.clock())

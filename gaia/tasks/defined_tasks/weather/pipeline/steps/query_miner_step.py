@@ -27,7 +27,6 @@ from gaia.tasks.defined_tasks.weather.states import MinerResponseStatus
 from gaia.validator.database import validator_database_manager as db
 
 S = MinerResponseStatus
-STEP = "query_miner"
 
 
 async def query_miner(ctx: PipelineContext, payload: ResponsePayload, job: JobContext) -> None:
