@@ -233,23 +233,23 @@ async def test_unsigned_requests_are_refused(server: ForecastServer) -> None:
 
 def test_manifest_is_checked_against_the_run(written: WrittenForecast) -> None:
     manifest = written.signed.manifest
-    check_manifest_against_run(manifest, init_time=INIT_TIME, truth_grid=SMALL_GRID)
+    check_manifest_against_run(manifest, init_time=INIT_TIME, run_grid=SMALL_GRID)
     check_manifest_against_run(
-        manifest, init_time=INIT_TIME, truth_grid=Grid.regular(10.0, descending=False)
+        manifest, init_time=INIT_TIME, run_grid=Grid.regular(10.0, descending=False)
     )
     with pytest.raises(ForecastInvalid, match="init time"):
         check_manifest_against_run(manifest, init_time=INIT_TIME + np.timedelta64(6, "h"),
-                                   truth_grid=SMALL_GRID)
+                                   run_grid=SMALL_GRID)
     with pytest.raises(ForecastInvalid, match="grid"):
-        check_manifest_against_run(manifest, init_time=INIT_TIME, truth_grid=Grid.regular(5.0))
+        check_manifest_against_run(manifest, init_time=INIT_TIME, run_grid=Grid.regular(5.0))
     with pytest.raises(ForecastInvalid, match="lead hours outside the run"):
-        check_manifest_against_run(manifest, init_time=INIT_TIME, truth_grid=SMALL_GRID,
+        check_manifest_against_run(manifest, init_time=INIT_TIME, run_grid=SMALL_GRID,
                                    lead_hours=(6, 12))
     files = dict(manifest.files)
     del files[chunk_key("u", 2, 1)]
     holey = manifest.model_copy(update={"files": files})
     with pytest.raises(ForecastInvalid, match="does not list 1 declared files"):
-        check_manifest_against_run(holey, init_time=INIT_TIME, truth_grid=SMALL_GRID)
+        check_manifest_against_run(holey, init_time=INIT_TIME, run_grid=SMALL_GRID)
 
 
 def test_oversized_files_are_invalid(written: WrittenForecast) -> None:
@@ -259,7 +259,7 @@ def test_oversized_files_are_invalid(written: WrittenForecast) -> None:
     files[key] = files[key].model_copy(update={"size": 10**9})
     bloated = manifest.model_copy(update={"files": files})
     with pytest.raises(ForecastInvalid, match="exceed"):
-        check_manifest_against_run(bloated, init_time=INIT_TIME, truth_grid=SMALL_GRID)
+        check_manifest_against_run(bloated, init_time=INIT_TIME, run_grid=SMALL_GRID)
 
 
 async def test_chunk_missing_from_the_manifest_is_invalid_not_a_fill_value(

@@ -25,7 +25,7 @@ fields it returns.
 Typical use on the validator::
 
     signed = await fetch_verified_manifest(client, base_url, job_id, miner_hotkey)
-    check_manifest_against_run(signed.manifest, init_time=..., truth_grid=...)
+    check_manifest_against_run(signed.manifest, init_time=..., run_grid=...)
     # commit signed.manifest_hash ... later, possibly in another process:
     signed = await fetch_verified_manifest(client, base_url, job_id, miner_hotkey, committed)
     forecast = await open_verified_forecast(client, base_url, job_id, signed.manifest, committed)
@@ -221,7 +221,7 @@ def check_manifest_against_run(
     manifest: Manifest,
     *,
     init_time: datetime | np.datetime64,
-    truth_grid: Grid,
+    run_grid: Grid,
     variables: Sequence[str] = ALL_VARIABLES,
     levels: Sequence[int] = PRESSURE_LEVELS_HPA,
     lead_hours: Sequence[int] = FORECAST_LEAD_HOURS,
@@ -237,9 +237,9 @@ def check_manifest_against_run(
     if manifest.init_time != format_init_time(init_time):
         raise ForecastInvalid(f"init time {manifest.init_time}, expected {format_init_time(init_time)}")
     try:
-        check_forecast_grid(manifest.grid.to_grid(), truth_grid)
+        check_forecast_grid(manifest.grid.to_grid(), run_grid)
     except GridMismatch as error:
-        raise ForecastInvalid(f"forecast grid does not match the truth grid: {error}") from error
+        raise ForecastInvalid(f"forecast grid does not match the run's grid: {error}") from error
     _check_subset("variables", manifest.variables, variables)
     _check_subset("levels", manifest.levels, levels)
     _check_subset("lead hours", manifest.lead_hours, lead_hours)

@@ -25,7 +25,8 @@ class GfsReader(Protocol):
     async def is_cycle_complete(self, cycle: datetime) -> bool: ...
 
     async def fetch_forecast(
-        self, init_time: datetime, lead_hours: Sequence[int]
+        self, init_time: datetime, lead_hours: Sequence[int], *,
+        variables: Sequence[str] | None = None, levels: Sequence[int] | None = None,
     ) -> xr.Dataset: ...
 
 

@@ -24,6 +24,7 @@ from gaia.tasks.defined_tasks.weather.pipeline.payloads import (
     RunCreatePayload,
     RunPayload,
 )
+from gaia.tasks.defined_tasks.weather.scoring.day1 import DAY1_FIELDS
 from gaia.tasks.defined_tasks.weather.states import (
     BEFORE_FAN_OUT_RUN_STATUSES,
     MinerResponseStatus,
@@ -89,7 +90,9 @@ async def _download_gfs(
     try:
         if not await ctx.gfs.is_cycle_complete(init_time):
             raise NotReady(min(now + GFS_RECHECK, commit_deadline), f"GFS {init_time} not published yet")
-        await ctx.gfs.fetch_forecast(init_time, ctx.day1_leads)
+        await ctx.gfs.fetch_forecast(  # the fields day-1 scoring reads, nothing more
+            init_time, ctx.day1_leads, variables=sorted({v for v, _ in DAY1_FIELDS}),
+            levels=sorted({level for _, level in DAY1_FIELDS if level is not None}))
     except GfsUnavailable as error:
         raise NotReady(min(now + GFS_RECHECK, commit_deadline), str(error)) from error
     except (GfsTransportError, GfsMessageMissing, GfsDecodeError) as error:

@@ -89,7 +89,7 @@ class ScoringService:
                     f"{announced_hash}"
                 )
             check_manifest_against_run(signed.manifest, init_time=forecast.init_time,
-                                       truth_grid=grid)
+                                       run_grid=grid)
         return signed.manifest_hash
 
     async def score_day1(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gaia.tasks.defined_tasks.weather.data.lead_fields import FieldKey, LeadFields
 from gaia.tasks.defined_tasks.weather.scoring.metrics import FieldStatistics, field_statistics
 
 SKILL_FLOOR = -1.0  # the lowest skill a field counts with; a withheld field's skill
@@ -56,6 +57,28 @@ def score_field(
     _require_finite(truth, climatology, label)
     coverage = float(np.isfinite(forecast).mean())
     return _withheld(truth, climatology, weights, coverage=coverage, label=label)
+
+
+def score_lead_field(
+    forecast: LeadFields | None,
+    truth: LeadFields,
+    climatology: LeadFields,
+    key: FieldKey,
+    weights: np.ndarray,
+    label: str,
+    truth_name: str = "truth",
+) -> tuple[ScoredField, np.ndarray | None]:
+    """Field ``key`` of one lead, scored; also the forecast values scored (None when the
+    forecast lacks the field or sent it in another shape: that is withholding it).
+
+    The references must hold the field: if not, :class:`ReferenceDataError`."""
+    truth_values, clim_values = truth.get(key), climatology.get(key)
+    if truth_values is None or clim_values is None:
+        raise ReferenceDataError(f"{truth_name} or climatology lacks {label}")
+    values = None if forecast is None else forecast.get(key)
+    if values is not None and values.shape != truth_values.shape:
+        values = None  # a field of the wrong shape is not a forecast of this field
+    return score_field(values, truth_values, clim_values, weights, label), values
 
 
 def _withheld(

@@ -21,7 +21,7 @@ import xarray as xr
 from gaia.tasks.defined_tasks.weather.scoring.coverage import (
     ReferenceDataError,
     ScoredField,
-    score_field,
+    score_lead_field,
 )
 from gaia.tasks.defined_tasks.weather.scoring.fields import (
     LEAD_DIM,
@@ -239,14 +239,8 @@ def _score_one(
 ) -> Day1Field:
     variable, level = key
     label = f"{field_label(variable, level)} at lead {lead} h"
-    truth = reference.get(key)
-    clim = climatology.get(key)
-    if truth is None or clim is None:
-        raise ReferenceDataError(f"reference or climatology lacks {label}")
-    values = None if forecast is None else forecast.get(key)
-    if values is not None and values.shape != truth.shape:
-        values = None  # a field of the wrong shape is not a forecast of this field
-    scored = score_field(values, truth, clim, weights, label)
+    scored, values = score_lead_field(forecast, reference, climatology, key, weights, label,
+                                      truth_name="reference")
     value_range = None if values is None else _finite_range(values)
     bounds = config.ranges.get(key)
     range_ok = not scored.missing and value_range is not None and (

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from gaia.tasks.defined_tasks.weather.scoring.coverage import (
-    ReferenceDataError,
     ScoredField,
-    score_field,
+    score_lead_field,
 )
 from gaia.tasks.defined_tasks.weather.scoring.fields import GridMismatch, LeadFields, align_to
 from gaia.tasks.defined_tasks.weather.scoring.metrics import latitude_weights
@@ -131,11 +130,4 @@ def _score_field(
     weights: np.ndarray,
 ) -> ScoredField:
     label = f"{field_label(*key)} at lead {lead} h"
-    truth_values = truth.get(key)
-    clim_values = climatology.get(key)
-    if truth_values is None or clim_values is None:
-        raise ReferenceDataError(f"truth or climatology lacks {label}")
-    values = None if forecast is None else forecast.get(key)
-    if values is not None and values.shape != truth_values.shape:
-        values = None  # a field of the wrong shape is not a forecast of this field
-    return score_field(values, truth_values, clim_values, weights, label)
+    return score_lead_field(forecast, truth, climatology, key, weights, label)[0]
